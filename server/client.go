@@ -1,0 +1,230 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/gobwas/ws"
+	"github.com/wsloop/wsloop/wsproto"
+)
+
+// Reasons a client is scheduled on a worker; a client is queued at most once
+// and its reasons accumulate until a worker takes them.
+const (
+	needOpen   uint8 = 1 << iota // call OnNewClient
+	needRead                     // the socket is readable or input is buffered
+	needFlush                    // queued output can be written
+	needKill                     // end the client now, with c.leftErr
+	needHangup                   // the peer hung up: read until end of stream or error
+)
+
+// A Client is one connected WebSocket client. Its methods are safe for
+// concurrent use, from callbacks and from other goroutines.
+type Client struct {
+	id   uint64
+	addr net.Addr
+	srv  *Server
+	fd   int
+
+	// Owned by the worker that has the client scheduled (c.sched): only it
+	// reads from the socket and touches these.
+	dec      wsproto.Decoder
+	in       []byte // input not yet decoded; nil while none
+	gotEOF   bool   // the peer closed its side of the TCP connection
+	hangup   bool   // the poller reported a hangup: read until gotEOF
+	gotClose bool   // the client's close frame arrived
+
+	// deadline is when the sweeper ends the client (unix nanoseconds, 0 for
+	// none): set when the server sends its close frame.
+	deadline atomic.Int64
+
+	mu           sync.Mutex
+	sched        bool    // queued on or running on a worker; guarded by mu
+	reasons      uint8   // why it is scheduled; guarded by mu
+	out          []chunk // output not yet taken by the socket; guarded by mu
+	outBytes     int     // bytes in out; guarded by mu
+	writeBlocked bool    // the last write hit a full send buffer; guarded by mu
+	readPaused   bool    // reading waits for out to drain; guarded by mu
+	closeSent    bool    // a close frame is queued; no more messages; guarded by mu
+	closeAfter   bool    // end the client once out is written; guarded by mu
+	leftErr      error   // what OnClientLeft will be told; guarded by mu
+	dead         bool    // finished; guarded by mu
+}
+
+// chunk is a piece of queued output: b[off:] is still to be written. A
+// pooled chunk's array came from outPool and returns there once written.
+type chunk struct {
+	b      []byte
+	off    int
+	pooled *[]byte
+}
+
+// outPool holds buffers that small frames for one client are packed into,
+// so a burst of replies leaves in one write without an allocation each.
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, outChunkSize); return &b }}
+
+const (
+	outChunkSize  = 4096 // size of pooled output buffers
+	smallFrameMax = 1024 // frames up to this size are packed into pooled buffers
+)
+
+// ID returns the client's number, unique for the server's lifetime.
+func (c *Client) ID() uint64 { return c.id }
+
+// RemoteAddr returns the client's network address.
+func (c *Client) RemoteAddr() net.Addr { return c.addr }
+
+// SendText queues a text message for the client and returns at once; the
+// message leaves when the socket can take it. It returns ErrClientClosed
+// once the client is closing. A client whose queued output passes
+// Server.MaxPendingBytes is disconnected (ErrSlowConsumer).
+func (c *Client) SendText(msg string) error {
+	return c.send(Text, stringBytes(msg))
+}
+
+// SendBinary queues a binary message for the client, like SendText. data
+// may be reused once it returns.
+func (c *Client) SendBinary(data []byte) error {
+	return c.send(Binary, data)
+}
+
+// Close starts the closing handshake: output already queued is sent, then a
+// close frame with code and reason; the connection ends when the client
+// answers, or after Server.CloseTimeout. Messages the client sends in the
+// meantime are still delivered. It returns ErrClientClosed if closing had
+// already begun.
+func (c *Client) Close(code ws.StatusCode, reason string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || c.dead {
+		return ErrClientClosed
+	}
+	c.queueCloseLocked(code, reason)
+	c.deadline.Store(time.Now().Add(c.srv.closeTimeout()).UnixNano())
+	return nil
+}
+
+func (c *Client) send(op ws.OpCode, payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || c.dead {
+		return ErrClientClosed
+	}
+	size := wsproto.HeaderSize(len(payload), false) + len(payload)
+	if size <= smallFrameMax {
+		if n := len(c.out); n > 0 && c.out[n-1].pooled != nil && cap(c.out[n-1].b)-len(c.out[n-1].b) >= size {
+			last := &c.out[n-1]
+			last.b = wsproto.AppendFrame(last.b, op, true, payload)
+		} else {
+			pb := outPool.Get().(*[]byte)
+			b := wsproto.AppendFrame((*pb)[:0], op, true, payload)
+			c.out = append(c.out, chunk{b: b, pooled: pb})
+		}
+		c.outBytes += size
+	} else {
+		b := wsproto.AppendFrame(make([]byte, 0, size), op, true, payload)
+		c.out = append(c.out, chunk{b: b})
+		c.outBytes += size
+	}
+	return c.afterQueueLocked()
+}
+
+// enqueue queues an encoded frame; shared frames are referenced, not
+// copied, and must never change.
+func (c *Client) enqueue(frame []byte, shared bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || c.dead {
+		return ErrClientClosed
+	}
+	c.out = append(c.out, chunk{b: frame})
+	c.outBytes += len(frame)
+	return c.afterQueueLocked()
+}
+
+// afterQueueLocked enforces the pending-output cap and schedules a flush.
+// c.mu must be held.
+func (c *Client) afterQueueLocked() error {
+	if c.outBytes > c.srv.maxPendingBytes() {
+		c.evictLocked()
+		return ErrSlowConsumer
+	}
+	c.scheduleLocked(needFlush)
+	return nil
+}
+
+// evictLocked drops the client's queued output and ends it after one
+// attempt to send a close frame that names the reason. c.mu must be held.
+func (c *Client) evictLocked() {
+	c.srv.log.Warn("disconnecting slow consumer", "client", c.id, "pending_bytes", c.outBytes)
+	c.releaseOutLocked()
+	c.closeSent = false
+	c.queueCloseLocked(ws.StatusPolicyViolation, "slow consumer: pending output over limit")
+	c.closeAfter = true
+	c.leftErr = ErrSlowConsumer
+}
+
+// queueCloseLocked queues a close frame after the pending output and stops
+// accepting messages. c.mu must be held.
+func (c *Client) queueCloseLocked(code ws.StatusCode, reason string) {
+	frame := wsproto.AppendClose(make([]byte, 0, 2+127), code, reason)
+	c.out = append(c.out, chunk{b: frame})
+	c.outBytes += len(frame)
+	c.closeSent = true
+	c.scheduleLocked(needFlush)
+}
+
+// kill ends the client as soon as a worker can take it, without a close
+// handshake; OnClientLeft gets err.
+func (c *Client) kill(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	if c.leftErr == nil {
+		c.leftErr = err
+	}
+	c.scheduleLocked(needKill)
+}
+
+// scheduleLocked records why the client needs a worker and queues it unless
+// it is already queued or running. c.mu must be held.
+func (c *Client) scheduleLocked(r uint8) {
+	if c.dead {
+		return
+	}
+	c.reasons |= r
+	if !c.sched {
+		c.sched = true
+		c.srv.runq.push(c)
+	}
+}
+
+// releaseOutLocked drops all queued output. c.mu must be held.
+func (c *Client) releaseOutLocked() {
+	for i := range c.out {
+		if pb := c.out[i].pooled; pb != nil {
+			*pb = c.out[i].b[:0]
+			outPool.Put(pb)
+		}
+		c.out[i] = chunk{}
+	}
+	c.out = c.out[:0]
+	c.outBytes = 0
+}
+
+// encodeFrame returns a final, unmasked frame holding payload.
+func encodeFrame(op ws.OpCode, payload []byte) []byte {
+	size := wsproto.HeaderSize(len(payload), false) + len(payload)
+	return wsproto.AppendFrame(make([]byte, 0, size), op, true, payload)
+}
+
+// stringBytes views s as bytes without copying; the bytes must not be
+// modified.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+
+	"github.com/gobwas/ws"
+	"github.com/wsloop/wsloop/poller"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
+// Close, and passed to OnClientLeft for clients cut off by Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// ErrClientClosed is returned by Send and Close on a client whose closing
+// has begun: no further messages are accepted for it.
+var ErrClientClosed = errors.New("server: client closed")
+
+// ErrSlowConsumer is passed to OnClientLeft for a client disconnected
+// because its pending output passed Server.MaxPendingBytes.
+var ErrSlowConsumer = errors.New("server: slow consumer: pending output over the limit")
+
+// ErrCloseTimeout is passed to OnClientLeft for a client that did not answer
+// the server's close frame within Server.CloseTimeout.
+var ErrCloseTimeout = errors.New("server: no close frame from client in time")
+
+// ErrConnectionLost is wrapped in the error passed to OnClientLeft when the
+// TCP connection ended without a close frame (end of stream or reset).
+var ErrConnectionLost = errors.New("server: connection lost without close frame")
+
+// ErrCallbackPanic is wrapped in the error passed to OnClientLeft for a
+// client closed because a callback panicked while handling it.
+var ErrCallbackPanic = errors.New("server: callback panicked")
+
+var errUnsupported = poller.ErrUnsupported
+
+// errWouldBlock is flow, not failure: the socket has nothing to read or no
+// room to write right now.
+var errWouldBlock = errors.New("would block")
+
+// CloseError is a close frame: the one a client sent, passed to
+// OnClientLeft when the client ended the connection with a close handshake.
+type CloseError struct {
+	Code   ws.StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("websocket: close %d", e.Code)
+	}
+	return fmt.Sprintf("websocket: close %d: %s", e.Code, e.Reason)
+}
+
+// RejectError refuses a handshake with an HTTP status. Return one from
+// Server.Authenticate (see Reject); any other error refuses with 403.
+type RejectError struct {
+	Status int    // HTTP status code, e.g. 401 or 403
+	Reason string // response body
+}
+
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("server: handshake rejected with %d: %s", e.Status, e.Reason)
+}
+
+// Reject returns an error that makes Authenticate refuse the upgrade with
+// the given HTTP status and reason.
+func Reject(status int, reason string) error {
+	return &RejectError{Status: status, Reason: reason}
+}
+
+func connTypeName(nc net.Conn) string {
+	return reflect.TypeOf(nc).String()
+}

@@ -1,0 +1,410 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/gobwas/ws"
+	"github.com/wsloop/wsloop/wsproto"
+)
+
+// runQueue is the FIFO of clients waiting for a worker. A client is in it
+// at most once (Client.sched), so its length is bounded by the number of
+// clients. Requeued clients go to the back, which keeps a busy client from
+// starving the rest.
+type runQueue struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	items  []*Client // guarded by mu; items[head:] are waiting
+	head   int       // guarded by mu
+	closed bool      // guarded by mu
+	done   chan struct{}
+}
+
+func (q *runQueue) init() {
+	q.cond.L = &q.mu
+	q.done = make(chan struct{})
+}
+
+func (q *runQueue) push(c *Client) {
+	q.mu.Lock()
+	q.items = append(q.items, c)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop waits for a client; it returns nil once the queue is closed.
+func (q *runQueue) pop() *Client {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.head == len(q.items) {
+		if q.closed {
+			return nil
+		}
+		q.cond.Wait()
+	}
+	c := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items = q.items[:0]
+		q.head = 0
+	} else if q.head > 1024 && q.head*2 > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items = q.items[:n]
+		q.head = 0
+	}
+	return c
+}
+
+func (q *runQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+	close(q.done)
+}
+
+// maxIovecs caps the buffers handed to one writev call.
+const maxIovecs = 64
+
+// readChunk is how much a worker reads from one client per turn: the
+// client's share before the others get theirs.
+const readChunk = 64 << 10
+
+// worker holds one worker goroutine's scratch space.
+type worker struct {
+	s   *Server
+	buf []byte // read buffer, lent to decoding for one turn
+}
+
+func (s *Server) work() {
+	defer s.workers.Done()
+	w := &worker{s: s, buf: make([]byte, readChunk)}
+	for {
+		c := s.runq.pop()
+		if c == nil {
+			return
+		}
+		w.turn(c)
+	}
+}
+
+// turn does what a scheduled client needs: its OnNewClient, one bounded
+// read with every complete frame in it handled, and one write of all its
+// queued output. The client is requeued if more remains.
+func (w *worker) turn(c *Client) {
+	s := w.s
+	c.mu.Lock()
+	r := c.reasons
+	c.reasons = 0
+	if c.dead {
+		c.sched = false
+		c.mu.Unlock()
+		return
+	}
+	if r&needKill != 0 {
+		c.mu.Unlock()
+		w.finish(c, nil)
+		return
+	}
+	if r&needRead != 0 && c.outBytes > s.maxPendingBytes()/2 {
+		// Backpressure: leave the input in the socket until the client
+		// takes its output.
+		c.readPaused = true
+		r &^= needRead
+	}
+	c.mu.Unlock()
+
+	if r&needHangup != 0 {
+		c.hangup = true
+	}
+	if r&needOpen != 0 && s.OnNewClient != nil {
+		if !w.call(c, func() { s.OnNewClient(c) }) {
+			return
+		}
+	}
+	more := false
+	if r&needRead != 0 && !c.gotEOF {
+		var err error
+		more, err = w.read(c)
+		if err != nil {
+			w.fail(c, err)
+			return
+		}
+	}
+
+	c.mu.Lock()
+	if err := c.flushLocked(); err != nil {
+		c.mu.Unlock()
+		w.finish(c, fmt.Errorf("%w: %v", ErrConnectionLost, err))
+		return
+	}
+	if c.readPaused && c.outBytes <= s.maxPendingBytes()/4 {
+		c.readPaused = false
+		more = true
+	}
+	done := c.closeAfter && c.outBytes == 0
+	lost := c.gotEOF && !c.closeAfter
+	if !done && !lost && (more || c.reasons != 0) {
+		if more {
+			c.reasons |= needRead
+		}
+		s.runq.push(c) // still sched: back of the queue
+		c.mu.Unlock()
+		return
+	}
+	if !done && !lost {
+		c.sched = false
+	}
+	c.mu.Unlock()
+	switch {
+	case done:
+		w.finish(c, nil)
+	case lost:
+		w.finish(c, ErrConnectionLost)
+	}
+}
+
+// read reads once from the client's socket and handles every complete frame
+// in its buffered input. more reports that more input may wait in the
+// socket.
+func (w *worker) read(c *Client) (more bool, err error) {
+	n, err := readFD(c.fd, w.buf)
+	switch {
+	case err == errWouldBlock:
+		n = 0
+	case err != nil:
+		c.gotEOF = true // reset or another socket error: the client is gone
+		return false, nil
+	case n == 0:
+		c.gotEOF = true
+	}
+	data := w.buf[:n]
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	used, err := w.decode(c, data)
+	if err != nil {
+		c.in = nil
+		return false, err
+	}
+	// Keep the undecoded tail (part of a frame) for the next turn.
+	switch rest := data[used:]; {
+	case len(rest) == 0:
+		c.in = nil
+	case len(c.in) > 0:
+		c.in = c.in[:copy(c.in, rest)]
+	default:
+		c.in = append([]byte(nil), rest...)
+	}
+	// Edge-triggered: a short read normally means the socket is drained
+	// and new bytes will bring a new event. After a hangup no further event
+	// comes, so keep reading until the end of stream or the error shows.
+	return n == len(w.buf) || (c.hangup && n > 0), nil
+}
+
+// decode handles the frames in data and returns how many bytes were used.
+func (w *worker) decode(c *Client, data []byte) (int, error) {
+	s := w.s
+	used := 0
+	for used < len(data) && !c.gotClose {
+		ev, n, err := c.dec.Next(data[used:])
+		used += n
+		if err != nil {
+			return used, err
+		}
+		switch ev.Kind {
+		case wsproto.KindNone:
+			if n == 0 {
+				return used, nil
+			}
+		case wsproto.KindMessage:
+			if s.OnMessage != nil {
+				m := Message{Op: ev.Op, Data: ev.Payload}
+				if !w.call(c, func() { s.OnMessage(c, m) }) {
+					return used, errCallbackFailed
+				}
+			}
+		case wsproto.KindPing:
+			c.mu.Lock()
+			if !c.closeSent {
+				c.out = append(c.out, chunk{b: wsproto.AppendFrame(nil, ws.OpPong, true, ev.Payload)})
+				c.outBytes += len(c.out[len(c.out)-1].b)
+			}
+			c.mu.Unlock()
+		case wsproto.KindPong:
+		case wsproto.KindClose:
+			c.gotClose = true
+			c.mu.Lock()
+			if !c.closeSent {
+				// Echo the client's code, after the output already queued.
+				code := ev.Code
+				if code == ws.StatusNoStatusRcvd {
+					code = 0
+				}
+				c.queueCloseLocked(code, "")
+				c.leftErr = &CloseError{Code: ev.Code, Reason: ev.Reason}
+			}
+			c.closeAfter = true
+			c.mu.Unlock()
+		}
+	}
+	return used, nil
+}
+
+var errCallbackFailed = errors.New("callback failed")
+
+// call runs a callback for c, recovering a panic: the panic is logged and
+// the client closed with 1011. It reports whether the callback returned
+// normally.
+func (w *worker) call(c *Client, fn func()) (ok bool) {
+	defer func() {
+		if ok {
+			return
+		}
+		v := recover()
+		w.s.log.Error("callback panicked; closing its client", "client", c.id, "panic", v, "stack", string(debug.Stack()))
+		c.mu.Lock()
+		if c.leftErr == nil {
+			c.leftErr = fmt.Errorf("%w: %v", ErrCallbackPanic, v)
+		}
+		c.mu.Unlock()
+		w.closeNow(c, ws.StatusInternalServerError, "internal error")
+	}()
+	fn()
+	return true
+}
+
+// fail answers a protocol violation (or a callback failure) with its close
+// code and ends the client without waiting for an answer.
+func (w *worker) fail(c *Client, err error) {
+	if errors.Is(err, errCallbackFailed) {
+		return // call already closed the client
+	}
+	var perr *wsproto.Error
+	if errors.As(err, &perr) {
+		c.mu.Lock()
+		if c.leftErr == nil {
+			c.leftErr = perr
+		}
+		c.mu.Unlock()
+		w.s.log.Debug("protocol error", "client", c.id, "err", err)
+		w.closeNow(c, perr.Code, perr.Reason)
+		return
+	}
+	w.finish(c, err)
+}
+
+// closeNow queues a close frame (unless one was sent), makes one attempt to
+// write the queued output, and ends the client.
+func (w *worker) closeNow(c *Client, code ws.StatusCode, reason string) {
+	c.mu.Lock()
+	if !c.closeSent {
+		c.queueCloseLocked(code, reason)
+	}
+	c.flushLocked()
+	c.mu.Unlock()
+	w.finish(c, nil)
+}
+
+// flushLocked writes queued output until it is all gone or the socket's
+// buffer is full. c.mu must be held.
+func (c *Client) flushLocked() error {
+	c.writeBlocked = false
+	var iov [maxIovecs][]byte
+	for len(c.out) > 0 {
+		k := 0
+		for ; k < len(c.out) && k < maxIovecs; k++ {
+			iov[k] = c.out[k].b[c.out[k].off:]
+		}
+		n, err := writevFD(c.fd, iov[:k])
+		if err == errWouldBlock {
+			c.writeBlocked = true
+			return nil
+		}
+		if err != nil {
+			c.releaseOutLocked()
+			return err
+		}
+		c.outBytes -= n
+		i := 0
+		for ; i < len(c.out) && n > 0; i++ {
+			ch := &c.out[i]
+			left := len(ch.b) - ch.off
+			if n < left {
+				ch.off += n
+				n = 0
+				break
+			}
+			n -= left
+			if ch.pooled != nil {
+				*ch.pooled = ch.b[:0]
+				outPool.Put(ch.pooled)
+			}
+			*ch = chunk{}
+		}
+		if i > 0 {
+			m := copy(c.out, c.out[i:])
+			clear(c.out[m:])
+			c.out = c.out[:m]
+		}
+	}
+	if cap(c.out) > 16 {
+		c.out = nil // don't keep a large queue array on an idle client
+	}
+	return nil
+}
+
+// finish ends the client: the socket is closed, the client leaves the table
+// and OnClientLeft runs. Only the worker that has c scheduled calls it.
+func (w *worker) finish(c *Client, err error) {
+	s := w.s
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.dead = true
+	c.sched = false
+	if c.leftErr != nil {
+		err = c.leftErr
+	}
+	c.releaseOutLocked()
+	c.out = nil
+	c.mu.Unlock()
+	c.deadline.Store(0)
+
+	s.unregisterFD(c)
+	c.in = nil
+	c.dec.Reset()
+	s.log.Debug("client left", "client", c.id, "err", err)
+	if s.OnClientLeft != nil {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					s.log.Error("OnClientLeft panicked", "client", c.id, "panic", v, "stack", string(debug.Stack()))
+				}
+			}()
+			s.OnClientLeft(c, err)
+		}()
+	}
+	s.unregister(c)
+}
+
+// unregisterFD removes c from the table and closes its socket. The table
+// entry goes first so that a new client given the same descriptor number is
+// never mistaken for c.
+func (s *Server) unregisterFD(c *Client) {
+	s.mu.Lock()
+	if c.fd < len(s.table) && s.table[c.fd] == c {
+		s.table[c.fd] = nil
+		s.nclients--
+	}
+	s.mu.Unlock()
+	closeFD(c.fd)
+}

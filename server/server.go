@@ -1,0 +1,646 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/wsloop/wsloop/poller"
+)
+
+// Message types, as the opcodes of RFC 6455.
+const (
+	Text   = ws.OpText
+	Binary = ws.OpBinary
+)
+
+// Defaults for the zero values of Server's fields.
+const (
+	DefaultAddr             = "127.0.0.1:9001"
+	DefaultMaxMessageSize   = 16 << 20
+	DefaultMaxPendingBytes  = 32 << 20
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultCloseTimeout     = 5 * time.Second
+	DefaultMaxHeaderBytes   = 16 << 10
+)
+
+// Message is a complete text or binary message from a client.
+type Message struct {
+	// Op is Text or Binary.
+	Op ws.OpCode
+	// Data is the payload. It is only valid until the callback returns:
+	// copy it to keep it. Text messages are valid UTF-8.
+	Data []byte
+}
+
+// Request is what Authenticate sees of a client's opening handshake.
+type Request struct {
+	// URI is the request target as sent, e.g. "/chat?room=1".
+	URI string
+	// Path and Query are URI split and decoded.
+	Path  string
+	Query url.Values
+	// Host is the Host header.
+	Host string
+	// Header holds every header except the handshake's own
+	// (Host, Upgrade, Connection, Sec-WebSocket-*).
+	Header http.Header
+	// RemoteAddr is the client's address.
+	RemoteAddr net.Addr
+}
+
+// A Server accepts WebSocket clients and calls its callbacks as they join,
+// send and leave. The zero value listens on DefaultAddr with every limit at
+// its default. Fields must be set before Serve is called and not changed
+// afterwards.
+//
+// Each callback runs on one of a small pool of worker goroutines. For one
+// client, OnNewClient comes before any OnMessage, messages come in order and
+// never two at once, and OnClientLeft comes exactly once and last. Callbacks
+// of different clients run in parallel. A callback that blocks holds up a
+// worker and with it other clients: hand long work to another goroutine.
+// A panic in a callback is recovered and logged, and closes only the client
+// it was called for (close code 1011).
+type Server struct {
+	// Addr is "host:port" for ListenAndServe. An empty host means
+	// 127.0.0.1, as in python-websocket-server: ask for 0.0.0.0 to accept
+	// clients from other machines. Empty Addr means DefaultAddr.
+	Addr string
+
+	// OnNewClient is called when a client has completed the handshake,
+	// before any of its messages.
+	OnNewClient func(c *Client)
+	// OnClientLeft is called once when a client is gone, whatever the
+	// cause; err tells it: a *CloseError for a close frame from the
+	// client, a *wsproto.Error for a protocol violation, ErrSlowConsumer,
+	// ErrCloseTimeout, ErrServerClosed, nil after a close the server
+	// started and the client answered, or an error wrapping
+	// ErrConnectionLost.
+	OnClientLeft func(c *Client, err error)
+	// OnMessage is called for every complete message from a client.
+	OnMessage func(c *Client, m Message)
+	// Authenticate, if set, is called during the handshake, on the
+	// connection's own goroutine, before the upgrade is answered. A non-nil
+	// error refuses the client: a *RejectError (see Reject) with its
+	// status, any other error with 403 Forbidden. It may block.
+	Authenticate func(r *Request) error
+
+	// Handler, if set, serves plain HTTP requests (those without an
+	// Upgrade: websocket header) that arrive on the same port, e.g. a page
+	// and a health check. Without it they get 400 Bad Request.
+	Handler http.Handler
+
+	// Logger receives the server's log. Nil means a text logger on
+	// standard error at LogLevel.
+	Logger *slog.Logger
+	// LogLevel is the level of the default logger; nil means slog.LevelWarn.
+	LogLevel slog.Leveler
+
+	// Workers is the number of goroutines that read, decode and call
+	// callbacks. Zero means runtime.GOMAXPROCS(0).
+	Workers int
+	// MaxMessageSize is the largest message accepted, in bytes; a larger
+	// one closes the client with 1009. Zero means DefaultMaxMessageSize.
+	MaxMessageSize int64
+	// MaxPendingBytes caps the output queued for one client and not yet
+	// taken by its socket. A client past it is disconnected with close
+	// code 1008 and ErrSlowConsumer. Reading from a client pauses while
+	// its output queue is over half of this. Zero means DefaultMaxPendingBytes.
+	MaxPendingBytes int
+	// HandshakeTimeout bounds the time from accept to the end of the
+	// handshake. Zero means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds the wait for a client's close frame after the
+	// server sent one. Zero means DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// MaxHeaderBytes caps the size of the handshake request; a larger one
+	// gets 431. Zero means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+
+	startOnce sync.Once
+	startErr  error
+	stopOnce  sync.Once
+	log       *slog.Logger
+	poll      *poller.Poller
+	runq      runQueue
+	workers   sync.WaitGroup
+	bgDone    chan struct{} // closed when the poller and sweeper goroutines have ended
+
+	mu         sync.RWMutex
+	table      []*Client    // by descriptor; guarded by mu
+	nclients   int          // clients in the table; guarded by mu
+	live       atomic.Int64 // clients registered whose OnClientLeft has not returned
+	listeners  map[*net.Listener]struct{}
+	httpLn     *connListener
+	httpSrv    *http.Server
+	state      atomic.Int32 // serving, shuttingDown or closed
+	denied     atomic.Pointer[RejectError]
+	handshakes sync.WaitGroup
+	left       chan struct{} // receives a value whenever a client leaves
+	nextID     atomic.Uint64
+}
+
+const (
+	serving int32 = iota
+	shuttingDown
+	closed
+)
+
+// ListenAndServe listens on s.Addr and serves until Shutdown or Close, when
+// it returns ErrServerClosed. It is python-websocket-server's run_forever.
+func (s *Server) ListenAndServe() error {
+	addr, err := listenAddr(s.Addr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// listenAddr applies the defaults of Addr: DefaultAddr when empty, and
+// 127.0.0.1 when the host is empty.
+func listenAddr(addr string) (string, error) {
+	if addr == "" {
+		return DefaultAddr, nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", errors.New("server: bad Addr " + addr + ": want host:port")
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// Serve accepts connections on ln until Shutdown or Close, when it returns
+// ErrServerClosed. The listener must yield connections with a file
+// descriptor (TCP or Unix sockets). Serve may be called for several
+// listeners at once. Serve closes ln when it returns.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.start(); err != nil {
+		ln.Close()
+		return err
+	}
+	if !s.trackListener(&ln, true) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.trackListener(&ln, false)
+
+	var delay time.Duration // how long to sleep on accept failure
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.state.Load() != serving {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				// Out of descriptors or a similar passing failure: back off
+				// instead of spinning, and keep serving.
+				if delay == 0 {
+					delay = 5 * time.Millisecond
+				} else {
+					delay *= 2
+				}
+				if delay > time.Second {
+					delay = time.Second
+				}
+				s.log.Error("accept failed; retrying", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if !s.beginHandshake() {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go s.handshake(nc)
+	}
+}
+
+func isTemporary(err error) bool {
+	var ne interface{ Temporary() bool }
+	if errors.As(err, &ne) && ne.Temporary() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// beginHandshake counts a handshake in, unless the server stopped serving.
+// The state only changes with s.mu held, so after a change no new
+// handshake can begin and waiting for s.handshakes is safe.
+func (s *Server) beginHandshake() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.state.Load() != serving {
+		return false
+	}
+	s.handshakes.Add(1)
+	return true
+}
+
+// trackListener adds or removes ln from the set Shutdown closes. Adding
+// fails once the server is shutting down.
+func (s *Server) trackListener(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.listeners, ln)
+		return true
+	}
+	if s.state.Load() != serving {
+		return false
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[*net.Listener]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+// start sets up the poller and the workers once.
+func (s *Server) start() error {
+	s.startOnce.Do(func() {
+		s.log = s.Logger
+		if s.log == nil {
+			level := s.LogLevel
+			if level == nil {
+				level = slog.LevelWarn
+			}
+			s.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		}
+		if err := s.checkOptions(); err != nil {
+			s.startErr = err
+			return
+		}
+		p, err := poller.New()
+		if err != nil {
+			s.startErr = err
+			return
+		}
+		s.poll = p
+		s.left = make(chan struct{}, 1)
+		s.bgDone = make(chan struct{})
+		s.runq.init()
+		n := s.Workers
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		for i := 0; i < n; i++ {
+			s.workers.Add(1)
+			go s.work()
+		}
+		var bg sync.WaitGroup
+		bg.Add(2)
+		go func() {
+			defer bg.Done()
+			if err := p.Wait(s.onEvent); err != nil && !errors.Is(err, poller.ErrClosed) {
+				s.log.Error("poller stopped", "err", err)
+			}
+		}()
+		go func() {
+			defer bg.Done()
+			s.sweep()
+		}()
+		go func() {
+			bg.Wait()
+			close(s.bgDone)
+		}()
+	})
+	return s.startErr
+}
+
+// checkOptions rejects settings that cannot work, naming the field.
+func (s *Server) checkOptions() error {
+	switch {
+	case s.Workers < 0:
+		return errors.New("server: Workers must not be negative")
+	case s.MaxMessageSize < 0:
+		return errors.New("server: MaxMessageSize must not be negative")
+	case s.MaxPendingBytes < 0:
+		return errors.New("server: MaxPendingBytes must not be negative")
+	case s.HandshakeTimeout < 0, s.CloseTimeout < 0:
+		return errors.New("server: timeouts must not be negative")
+	case s.MaxHeaderBytes < 0:
+		return errors.New("server: MaxHeaderBytes must not be negative")
+	}
+	return nil
+}
+
+func (s *Server) maxMessageSize() int64 {
+	if s.MaxMessageSize > 0 {
+		return s.MaxMessageSize
+	}
+	return DefaultMaxMessageSize
+}
+
+func (s *Server) maxPendingBytes() int {
+	if s.MaxPendingBytes > 0 {
+		return s.MaxPendingBytes
+	}
+	return DefaultMaxPendingBytes
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.HandshakeTimeout > 0 {
+		return s.HandshakeTimeout
+	}
+	return DefaultHandshakeTimeout
+}
+
+func (s *Server) closeTimeout() time.Duration {
+	if s.CloseTimeout > 0 {
+		return s.CloseTimeout
+	}
+	return DefaultCloseTimeout
+}
+
+func (s *Server) maxHeaderBytes() int {
+	if s.MaxHeaderBytes > 0 {
+		return s.MaxHeaderBytes
+	}
+	return DefaultMaxHeaderBytes
+}
+
+// Clients returns a snapshot of the connected clients, in no particular
+// order.
+func (s *Server) Clients() []*Client {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	list := make([]*Client, 0, s.nclients)
+	for _, c := range s.table {
+		if c != nil {
+			list = append(list, c)
+		}
+	}
+	return list
+}
+
+// Len returns the number of connected clients.
+func (s *Server) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nclients
+}
+
+// BroadcastText sends a text message to every connected client. The frame
+// is encoded once and its bytes are shared by every client's queue.
+// Clients over their output limit are disconnected as by Send.
+func (s *Server) BroadcastText(msg string) {
+	s.broadcast(encodeFrame(Text, stringBytes(msg)))
+}
+
+// BroadcastBinary sends a binary message to every connected client, like
+// BroadcastText. data may be reused once it returns.
+func (s *Server) BroadcastBinary(data []byte) {
+	s.broadcast(encodeFrame(Binary, data))
+}
+
+func (s *Server) broadcast(frame []byte) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.table {
+		if c != nil {
+			c.enqueue(frame, true)
+		}
+	}
+}
+
+// DenyNewConnections makes the server refuse new handshakes with the given
+// HTTP status (503 Service Unavailable when 0) and reason, until
+// AllowNewConnections. Connected clients are not affected.
+func (s *Server) DenyNewConnections(status int, reason string) {
+	if status == 0 {
+		status = http.StatusServiceUnavailable
+	}
+	s.denied.Store(&RejectError{Status: status, Reason: reason})
+}
+
+// AllowNewConnections undoes DenyNewConnections.
+func (s *Server) AllowNewConnections() {
+	s.denied.Store(nil)
+}
+
+// Shutdown stops the server gracefully: it stops accepting, sends every
+// client its queued output followed by a close frame with code 1001 (going
+// away), and waits until every client has answered or gone and
+// OnClientLeft has run for each, or until ctx is done. Then it releases
+// everything as Close does. It returns ctx's error if ctx ended first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.state.Load() != serving {
+		s.mu.Unlock()
+		return s.Close()
+	}
+	s.state.Store(shuttingDown)
+	s.closeListenersLocked()
+	s.mu.Unlock()
+	s.handshakes.Wait()
+	if h := s.httpServer(); h != nil {
+		h.Shutdown(ctx)
+	}
+	if s.poll == nil { // never served
+		s.state.Store(closed)
+		return nil
+	}
+	for _, c := range s.Clients() {
+		c.Close(ws.StatusGoingAway, "server shutting down")
+	}
+	var err error
+	for s.live.Load() > 0 && err == nil {
+		select {
+		case <-s.left:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	s.stop()
+	return err
+}
+
+// Close stops the server at once: listeners and every client connection
+// are closed without a close handshake, and OnClientLeft runs for each
+// client with ErrServerClosed before Close returns. For a graceful stop use
+// Shutdown.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.state.Swap(closed) == closed && s.poll == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closeListenersLocked()
+	s.mu.Unlock()
+	s.handshakes.Wait()
+	if h := s.httpServer(); h != nil {
+		h.Close()
+	}
+	if s.poll == nil {
+		return nil
+	}
+	s.stop()
+	return nil
+}
+
+// stop ends every remaining client, then the workers, the poller and the
+// sweeper.
+func (s *Server) stop() {
+	s.stopOnce.Do(s.stopNow)
+}
+
+func (s *Server) stopNow() {
+	s.mu.Lock()
+	s.state.Store(closed)
+	s.mu.Unlock()
+	for _, c := range s.Clients() {
+		c.kill(ErrServerClosed)
+	}
+	for s.live.Load() > 0 {
+		<-s.left
+	}
+	s.runq.close()
+	s.workers.Wait()
+	s.poll.Close()
+	<-s.bgDone
+}
+
+func (s *Server) httpServer() *http.Server {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.httpSrv
+}
+
+// closeListenersLocked closes every listener Serve is using. s.mu must be
+// held.
+func (s *Server) closeListenersLocked() {
+	for ln := range s.listeners {
+		(*ln).Close()
+	}
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+}
+
+// register adds a client that completed its handshake to the table and the
+// poller, and schedules its OnNewClient.
+func (s *Server) register(c *Client) error {
+	s.mu.Lock()
+	if s.state.Load() == closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if c.fd >= len(s.table) {
+		n := 2 * len(s.table)
+		if n < 1024 {
+			n = 1024
+		}
+		for n <= c.fd {
+			n *= 2
+		}
+		t := make([]*Client, n)
+		copy(t, s.table)
+		s.table = t
+	}
+	s.table[c.fd] = c
+	s.nclients++
+	s.live.Add(1)
+	shutting := s.state.Load() == shuttingDown
+	s.mu.Unlock()
+
+	c.mu.Lock()
+	c.reasons = needOpen | needRead
+	c.sched = true
+	c.mu.Unlock()
+	s.runq.push(c)
+	if err := s.poll.Add(c.fd); err != nil {
+		s.log.Error("cannot watch client socket", "client", c.id, "err", err)
+		c.kill(err)
+		return nil
+	}
+	if shutting {
+		c.Close(ws.StatusGoingAway, "server shutting down")
+	}
+	return nil
+}
+
+// unregister counts a finished client out after its OnClientLeft;
+// unregisterFD has already taken it out of the table.
+func (s *Server) unregister(c *Client) {
+	s.live.Add(-1)
+	select {
+	case s.left <- struct{}{}:
+	default:
+	}
+}
+
+// lookup returns the client registered on fd, or nil.
+func (s *Server) lookup(fd int) *Client {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if fd < len(s.table) {
+		return s.table[fd]
+	}
+	return nil
+}
+
+// onEvent runs on the poller goroutine for each readiness event.
+func (s *Server) onEvent(fd int, ev poller.Event) {
+	c := s.lookup(fd)
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	var r uint8
+	if ev&poller.Readable != 0 {
+		r |= needRead
+	}
+	if ev&poller.Hangup != 0 {
+		r |= needHangup
+	}
+	if ev&poller.Writable != 0 && c.writeBlocked {
+		r |= needFlush
+	}
+	if r != 0 {
+		c.scheduleLocked(r)
+	}
+	c.mu.Unlock()
+}
+
+// sweep ends clients whose deadline passed (a close frame not answered in
+// time) until the server stops.
+func (s *Server) sweep() {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.bgStop():
+			return
+		case now := <-t.C:
+			n := now.UnixNano()
+			for _, c := range s.Clients() {
+				if d := c.deadline.Load(); d != 0 && n > d {
+					c.kill(ErrCloseTimeout)
+				}
+			}
+		}
+	}
+}
+
+// bgStop is closed once the run queue is closed, which is when the
+// background goroutines must end.
+func (s *Server) bgStop() <-chan struct{} { return s.runq.done }
