@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// bench is the state shared by a run's connections, its progress reporter
+// and its report.
+type bench struct {
+	cfg     *config
+	tgt     *target
+	opts    *dialOptions
+	srcIPs  []net.IP
+	dialers []*net.Dialer
+	errs    *errorCounter
+	connLat *latencyRecorder // TCP connect + upgrade
+
+	// Counters read by the progress line and the report.
+	attempted   atomic.Int64 // dials started
+	dialFailed  atomic.Int64 // dials or upgrades that failed
+	opened      atomic.Int64 // connections upgraded
+	open        atomic.Int64 // connections open now
+	dropped     atomic.Int64 // connections that ended with an error
+	closedClean atomic.Int64 // connections that ended with a clean close handshake
+	ops         atomic.Int64 // the scenario's main counter (see progress)
+
+	forced atomic.Bool // sockets are being closed by force: their errors are ours
+
+	mu    sync.Mutex
+	conns []*wsConn // open connections, for the closing phase
+}
+
+func newBench(cfg *config, tgt *target) *bench {
+	ips := sourceIPs(tgt, cfg.SrcIPs, cfg.Conns)
+	return &bench{
+		cfg:     cfg,
+		tgt:     tgt,
+		opts:    newDialOptions(tgt, cfg),
+		srcIPs:  ips,
+		dialers: newDialers(ips, cfg.Timeout),
+		errs:    newErrorCounter(),
+		connLat: newLatencyRecorder(),
+	}
+}
+
+// dial opens connection number i (which picks its source address) and
+// records the outcome. hint picks a latency shard.
+func (b *bench) dial(ctx context.Context, i, hint int) (*wsConn, error) {
+	b.attempted.Add(1)
+	t0 := time.Now()
+	c, err := dialWS(ctx, b.dialers[i%len(b.dialers)], b.opts)
+	if err != nil {
+		if !ctxEnded(ctx) { // a dial cut short by the end of the run is no failure
+			b.dialFailed.Add(1)
+			b.errs.add(err)
+		} else {
+			b.attempted.Add(-1)
+		}
+		return nil, err
+	}
+	b.connLat.record(hint, time.Since(t0))
+	b.opened.Add(1)
+	b.open.Add(1)
+	return c, nil
+}
+
+// openConns opens n connections, cfg.Concurrency at a time, and calls fn for
+// each one that opened (fn must not block: it starts the connection's
+// goroutines). Connections are remembered for closeAll. It returns when every
+// dial has finished or ctx is done, with the time it took.
+func (b *bench) openConns(ctx context.Context, n int, fn func(idx int, c *wsConn)) time.Duration {
+	t0 := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range min(b.cfg.Concurrency, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				idx := int(next.Add(1) - 1)
+				if idx >= n {
+					return
+				}
+				c, err := b.dial(ctx, idx, w)
+				if err != nil {
+					continue
+				}
+				b.mu.Lock()
+				b.conns = append(b.conns, c)
+				b.mu.Unlock()
+				fn(idx, c)
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
+// openedConns returns the connections opened by openConns.
+func (b *bench) openedConns() []*wsConn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*wsConn(nil), b.conns...)
+}
+
+// readLoop reads (and discards, unless onMsg is set) messages until the
+// connection ends, then accounts for how it ended.
+func (b *bench) readLoop(c *wsConn, onMsg func(op ws.OpCode, p []byte)) {
+	var err error
+	for {
+		var op ws.OpCode
+		var p []byte
+		if op, p, err = c.ReadMessage(); err != nil {
+			break
+		}
+		if onMsg != nil {
+			onMsg(op, p)
+		}
+	}
+	b.endConn(c, err)
+}
+
+// endConn accounts for the end of a connection whose reading stopped with
+// err, completes the close and releases the socket.
+func (b *bench) endConn(c *wsConn, err error) {
+	var wait time.Duration
+	switch err = closeResult(c, err); {
+	case err == nil:
+		b.closedClean.Add(1)
+		wait = b.cfg.CloseTimeout
+	case b.forced.Load() && errors.Is(err, net.ErrClosed):
+		b.dropped.Add(1)
+		b.errs.addKind(kindCloseTimeout, 1, "connection still open after -close-timeout; closed by force")
+	default:
+		b.dropped.Add(1)
+		b.errs.add(err)
+	}
+	c.finish(wait)
+	b.open.Add(-1)
+}
+
+// closeAll starts the closing handshake on every opened connection: a close
+// frame (1000) and a read deadline so that their readers end by themselves.
+func (b *bench) closeAll() {
+	conns := b.openedConns()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(64, len(conns)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(conns) {
+					return
+				}
+				c := conns[i]
+				deadline := time.Now().Add(b.cfg.CloseTimeout)
+				_ = c.nc.SetReadDeadline(deadline)
+				_ = c.SendClose(ws.StatusNormalClosure, b.cfg.CloseTimeout)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// forceClose closes every opened socket; used when goroutines did not end
+// within their deadlines.
+func (b *bench) forceClose() {
+	b.forced.Store(true)
+	for _, c := range b.openedConns() {
+		c.nc.Close()
+	}
+}
+
+// waitConns waits for wg; if that takes longer than d it closes all sockets
+// by force and waits again (closing them ends every blocked read and write).
+func (b *bench) waitConns(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		b.forceClose()
+		<-done
+	}
+}
+
+// ctxEnded reports whether ctx is done or its deadline has passed (a dial's
+// own timer can fire on the deadline a moment before ctx reports it).
+func ctxEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// sleepCtx sleeps for d or until ctx is done; it reports whether the full
+// time passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// preflight returns warnings about the setup, e.g. too few ephemeral ports.
+func (b *bench) preflight() []string {
+	var w []string
+	if b.cfg.SrcIPs > 0 && len(b.srcIPs) == 0 {
+		w = append(w, fmt.Sprintf("-src-ips %d ignored: %s is not an IPv4 loopback address", b.cfg.SrcIPs, b.tgt.ip))
+	}
+	if b.cfg.Scenario == scHandshake {
+		return w
+	}
+	ports := ephemeralPorts()
+	perIP := b.cfg.Conns / max(1, len(b.srcIPs))
+	if ports > 0 && perIP > ports {
+		hint := "use -src-ips"
+		if !b.tgt.loopback {
+			hint = "add client addresses or split the load over several machines"
+		}
+		w = append(w, fmt.Sprintf("%d connections per source address but only %d ephemeral ports: expect addr_unavailable errors; %s",
+			perIP, ports, hint))
+	}
+	return w
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Scenario names.
+const (
+	scConnect   = "connect"
+	scEcho      = "echo"
+	scBroadcast = "broadcast"
+	scHandshake = "handshake"
+)
+
+var scenarios = []string{scConnect, scEcho, scBroadcast, scHandshake}
+
+// Limits on flag values that keep a typo from turning into an absurd run.
+const (
+	maxConns   = 10_000_000
+	maxMsgSize = 64 << 20
+	// perSrcIPConns is how many connections the automatic -src-ips choice
+	// puts on one source address (each needs its own ephemeral port).
+	perSrcIPConns = 20000
+)
+
+// config holds the parsed and validated command line.
+type config struct {
+	Scenario     string        `json:"scenario"`
+	URL          string        `json:"url"`
+	Conns        int           `json:"conns"`
+	Concurrency  int           `json:"concurrency"`
+	Hold         time.Duration `json:"-"`
+	Duration     time.Duration `json:"-"`
+	Inflight     int           `json:"inflight"`
+	Size         int           `json:"size"`
+	Text         bool          `json:"text"`
+	Publishers   int           `json:"publishers"`
+	Rate         float64       `json:"rate"`
+	SrcIPs       int           `json:"src_ips"`
+	Timeout      time.Duration `json:"-"`
+	CloseTimeout time.Duration `json:"-"`
+	Drain        time.Duration `json:"-"`
+	Settle       time.Duration `json:"-"`
+	Headers      []string      `json:"headers,omitempty"`
+	MaxErrors    int64         `json:"max_errors"`
+	ReadBuf      int           `json:"read_buffer"`
+	JSON         bool          `json:"-"`
+	Quiet        bool          `json:"-"`
+	Interval     time.Duration `json:"-"`
+
+	// Durations as seconds for the JSON report.
+	HoldS         float64 `json:"hold_s"`
+	DurationS     float64 `json:"duration_s"`
+	TimeoutS      float64 `json:"timeout_s"`
+	CloseTimeoutS float64 `json:"close_timeout_s"`
+	DrainS        float64 `json:"drain_s"`
+	SettleS       float64 `json:"settle_s"`
+}
+
+// usageError is a problem with the command line; it makes wsbench exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+const usageText = `wsbench - load tester for WebSocket servers (ws:// URLs)
+
+Usage:
+  wsbench SCENARIO -url ws://HOST:PORT/PATH [flags]
+  wsbench -scenario SCENARIO -url ws://HOST:PORT/PATH [flags]
+
+Scenarios:
+  connect    open -conns connections, -concurrency dials at a time, hold them
+             idle for -hold, then close them. Reports time and rate to open
+             them, dial latency and failures by kind (refused, timeout,
+             handshake_status_N, reset, fd_limit, addr_unavailable, ...).
+  echo       -conns connections each keep -inflight messages of -size bytes
+             in flight for -duration against an echo server. Every echo is
+             checked (order, length, content); mismatches are errors.
+             Reports messages/s, bytes/s and round-trip latency.
+  broadcast  -conns connections all receive; the first -publishers of them
+             also publish, -rate msg/s each (0 = as fast as possible). The
+             server must send every message to every connected client,
+             publishers included. Messages carry a sequence number and send
+             timestamp (-size >= 24, or 44 with -text). Reports deliveries/s,
+             delivery latency, send-to-last-receipt latency per message and
+             lost / duplicate deliveries.
+  handshake  -conns workers repeatedly connect, upgrade and close (close frame
+             1000) for -duration. Reports upgrades/s and handshake latency.
+
+Flags:
+`
+
+const usageExamples = `
+Examples:
+  wsbench connect -url ws://127.0.0.1:9001/ -conns 10000 -concurrency 200 -hold 10s
+  wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
+  wsbench echo -url ws://127.0.0.1:9001/ -conns 100 -inflight 8 -size 4096 -text -json
+  wsbench broadcast -url ws://127.0.0.1:9001/chat -conns 2000 -publishers 4 -rate 50 -duration 10s
+  wsbench handshake -url ws://127.0.0.1:9001/ -conns 16 -duration 5s
+  go run ./cmd/wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
+
+Output:
+  A table on stdout, or one JSON object with -json (scenario, params, counts,
+  rates, latency percentiles in microseconds, errors by kind, client CPU use).
+  Progress goes to stderr: a self-updating line on a terminal, one line per
+  -interval otherwise, nothing with -quiet.
+
+Exit status:
+  0 success; 1 the run had more than -max-errors errors (echo mismatches,
+  failed dials, lost broadcasts, unexpected closes, ...); 2 bad usage, including
+  asking for more connections than the open-file limit allows (raise it with
+  "ulimit -n", or split the load over several wsbench processes).
+`
+
+// headerList collects repeated -header flags.
+type headerList []string
+
+func (h *headerList) String() string { return strings.Join(*h, ", ") }
+
+func (h *headerList) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+		return fmt.Errorf("want \"Name: value\", got %q", v)
+	}
+	*h = append(*h, name+": "+strings.TrimSpace(value))
+	return nil
+}
+
+func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("wsbench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by run, usage by printUsage
+	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: connect, echo, broadcast or handshake (or give it as the first argument)")
+	fs.StringVar(&cfg.URL, "url", "", "server URL, ws://host:port/path (required)")
+	fs.IntVar(&cfg.Conns, "conns", 100, "number of connections (handshake: number of concurrent workers)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "how many dials+upgrades run at the same time while opening connections")
+	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "connect: how long to hold the connections open")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "echo, broadcast, handshake: how long to send")
+	fs.IntVar(&cfg.Inflight, "inflight", 1, "echo: messages in flight per connection")
+	fs.IntVar(&cfg.Size, "size", 64, "echo, broadcast: message size in bytes")
+	fs.BoolVar(&cfg.Text, "text", false, "echo, broadcast: send text messages (printable ASCII) instead of binary")
+	fs.IntVar(&cfg.Publishers, "publishers", 1, "broadcast: how many of the connections publish")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: messages per second per publisher; 0 = as fast as possible")
+	fs.IntVar(&cfg.SrcIPs, "src-ips", -1, "loopback targets: spread connections over this many source addresses 127.0.0.2, 127.0.0.3, ...; -1 = one per 20000 connections on Linux (kernel's choice elsewhere), 0 = let the kernel choose")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "timeout for TCP connect plus the HTTP upgrade")
+	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 2*time.Second, "how long to wait for the server's close frame and TCP close at the end")
+	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "echo, broadcast: after -duration, how long to wait for outstanding echoes / deliveries")
+	fs.DurationVar(&cfg.Settle, "settle", 200*time.Millisecond, "broadcast: pause between the last connection opening and the first publish")
+	fs.Var((*headerList)(&cfg.Headers), "header", "extra upgrade request header \"Name: value\" (repeatable)")
+	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "exit 1 when the run has more errors than this")
+	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes")
+	fs.BoolVar(&cfg.JSON, "json", false, "write the results as one JSON object to stdout")
+	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress output on stderr")
+	fs.DurationVar(&cfg.Interval, "interval", time.Second, "progress interval when stderr is not a terminal")
+	return fs
+}
+
+func printUsage(w io.Writer) {
+	var cfg config
+	fs := newFlagSet(&cfg, w)
+	fmt.Fprint(w, usageText)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, usageExamples)
+}
+
+// errHelp is returned by parseConfig for -h / -help.
+var errHelp = errors.New("help requested")
+
+// parseConfig parses and validates the command line (without program name).
+func parseConfig(args []string) (*config, error) {
+	cfg := &config{}
+	fs := newFlagSet(cfg, io.Discard)
+	var positional string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		positional, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, &usageError{msg: err.Error()}
+	}
+	rest := fs.Args()
+	if positional == "" && len(rest) > 0 {
+		positional, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		return nil, usagef("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	switch {
+	case positional != "" && cfg.Scenario != "" && positional != cfg.Scenario:
+		return nil, usagef("scenario given twice: %q and -scenario %q", positional, cfg.Scenario)
+	case positional != "":
+		cfg.Scenario = positional
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (c *config) validate() error {
+	switch c.Scenario {
+	case scConnect, scEcho, scBroadcast, scHandshake:
+	case "":
+		return usagef("no scenario: give one of %s as the first argument or with -scenario", strings.Join(scenarios, ", "))
+	default:
+		return usagef("unknown scenario %q: want one of %s", c.Scenario, strings.Join(scenarios, ", "))
+	}
+	if c.URL == "" {
+		return usagef("missing -url (for example -url ws://127.0.0.1:9001/)")
+	}
+	if _, err := parseTargetURL(c.URL); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	switch {
+	case c.Conns < 1 || c.Conns > maxConns:
+		return usagef("-conns %d: want 1..%d", c.Conns, maxConns)
+	case c.Concurrency < 1:
+		return usagef("-concurrency %d: want at least 1", c.Concurrency)
+	case c.Hold < 0:
+		return usagef("-hold %v: must not be negative", c.Hold)
+	case c.Duration <= 0:
+		return usagef("-duration %v: must be positive", c.Duration)
+	case c.Inflight < 1 || c.Inflight > 1<<16:
+		return usagef("-inflight %d: want 1..%d", c.Inflight, 1<<16)
+	case c.Size < 1 || c.Size > maxMsgSize:
+		return usagef("-size %d: want 1..%d bytes", c.Size, maxMsgSize)
+	case c.Rate < 0:
+		return usagef("-rate %v: must not be negative (0 = as fast as possible)", c.Rate)
+	case c.SrcIPs < -1 || c.SrcIPs > 65536:
+		return usagef("-src-ips %d: want -1 (auto), 0 (kernel's choice) or 1..65536", c.SrcIPs)
+	case c.Timeout <= 0:
+		return usagef("-timeout %v: must be positive", c.Timeout)
+	case c.CloseTimeout <= 0:
+		return usagef("-close-timeout %v: must be positive", c.CloseTimeout)
+	case c.Drain < 0:
+		return usagef("-drain %v: must not be negative", c.Drain)
+	case c.Settle < 0:
+		return usagef("-settle %v: must not be negative", c.Settle)
+	case c.MaxErrors < 0:
+		return usagef("-max-errors %d: must not be negative", c.MaxErrors)
+	case c.ReadBuf < 64 || c.ReadBuf > 1<<20:
+		return usagef("-read-buffer %d: want 64..%d bytes", c.ReadBuf, 1<<20)
+	case c.Interval <= 0:
+		return usagef("-interval %v: must be positive", c.Interval)
+	}
+	if c.Scenario == scBroadcast {
+		if c.Publishers < 1 || c.Publishers > c.Conns {
+			return usagef("-publishers %d: want 1..%d (publishers are among the -conns connections)", c.Publishers, c.Conns)
+		}
+		if least := bcastMinSize(c.Text); c.Size < least {
+			return usagef("-size %d is too small for broadcast: messages carry a marker, publisher, sequence number and timestamp in %d bytes (-text: %d)",
+				c.Size, bcastMinSize(false), bcastMinSize(true))
+		}
+	}
+	c.HoldS = c.Hold.Seconds()
+	c.DurationS = c.Duration.Seconds()
+	c.TimeoutS = c.Timeout.Seconds()
+	c.CloseTimeoutS = c.CloseTimeout.Seconds()
+	c.DrainS = c.Drain.Seconds()
+	c.SettleS = c.Settle.Seconds()
+	return nil
+}
+
+// maxMessage is the largest message the client accepts from the server.
+func (c *config) maxMessage() int64 {
+	return max(int64(c.Size)*2, 1<<20)
+}
+
+// fdsNeeded is how many file descriptors the run needs at most.
+func (c *config) fdsNeeded() uint64 {
+	return uint64(c.Conns) + fdReserve
+}
+
+// fdReserve is what the process needs besides its WebSocket connections
+// (stdio, the Go runtime's poller, resolver sockets, ...).
+const fdReserve = 32

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// target is the server being tested.
+type target struct {
+	url        string
+	host       string // Host header value: host[:port] as in the URL
+	requestURI string // path?query
+	addr       string // ip:port that is dialed
+	ip         net.IP
+	loopback   bool
+}
+
+// parseTargetURL checks the URL's syntax without resolving it.
+func parseTargetURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("bad -url %q: %v", raw, err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws":
+	case "wss", "https":
+		return nil, fmt.Errorf("bad -url %q: TLS (wss://) is not supported, use a ws:// URL", raw)
+	default:
+		return nil, fmt.Errorf("bad -url %q: want a ws://host:port/path URL", raw)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("bad -url %q: no host", raw)
+	}
+	if p := u.Port(); p != "" {
+		var n int
+		if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("bad -url %q: bad port %q", raw, p)
+		}
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("bad -url %q: user info in the URL is not supported (use -header)", raw)
+	}
+	return u, nil
+}
+
+// resolveTarget parses the URL and resolves its host once, preferring IPv4,
+// so that the load is not slowed down by name lookups.
+func resolveTarget(ctx context.Context, raw string) (*target, error) {
+	u, err := parseTargetURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	ip := net.ParseIP(u.Hostname())
+	if ip == nil {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		addrs, err := net.DefaultResolver.LookupIPAddr(lctx, u.Hostname())
+		if err != nil {
+			return nil, fmt.Errorf("resolving %q: %w", u.Hostname(), err)
+		}
+		for _, a := range addrs {
+			if a.IP.To4() != nil {
+				ip = a.IP
+				break
+			}
+		}
+		if ip == nil && len(addrs) > 0 {
+			ip = addrs[0].IP
+		}
+		if ip == nil {
+			return nil, fmt.Errorf("resolving %q: no addresses", u.Hostname())
+		}
+	}
+	uri := u.RequestURI()
+	if uri == "" {
+		uri = "/"
+	}
+	return &target{
+		url:        raw,
+		host:       u.Host,
+		requestURI: uri,
+		addr:       net.JoinHostPort(ip.String(), port),
+		ip:         ip,
+		loopback:   ip.IsLoopback(),
+	}, nil
+}
+
+// sourceIPs returns the local addresses to bind client sockets to: for an
+// IPv4 loopback target, n addresses 127.0.0.2, 127.0.0.3, ...; nil (kernel's
+// choice) otherwise. n == -1 picks one address per perSrcIPConns connections
+// on Linux, where all of 127.0.0.0/8 is local; elsewhere (macOS, BSD: only
+// 127.0.0.1 unless configured) it leaves the choice to the kernel.
+func sourceIPs(t *target, n, conns int) []net.IP {
+	if !t.loopback || t.ip.To4() == nil || n == 0 {
+		return nil
+	}
+	if n < 0 && runtime.GOOS != "linux" {
+		return nil
+	}
+	if n < 0 {
+		n = (conns + perSrcIPConns - 1) / perSrcIPConns
+	}
+	ips := make([]net.IP, 0, n)
+	base := binary.BigEndian.Uint32(net.IPv4(127, 0, 0, 2).To4())
+	for i := range n {
+		ip := make(net.IP, 4)
+		binary.BigEndian.PutUint32(ip, base+uint32(i))
+		ips = append(ips, ip)
+	}
+	return ips
+}
+
+// newDialers returns one dialer per source address (one default dialer when
+// there are none). Keep-alives are off: the load generator should not add
+// timers for tens of thousands of idle sockets.
+func newDialers(ips []net.IP, timeout time.Duration) []*net.Dialer {
+	if len(ips) == 0 {
+		return []*net.Dialer{{Timeout: timeout, KeepAlive: -1}}
+	}
+	ds := make([]*net.Dialer, len(ips))
+	for i, ip := range ips {
+		ds[i] = &net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: ip}}
+	}
+	return ds
+}
