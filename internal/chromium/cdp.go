@@ -1,12 +1,9 @@
-//go:build linux
+package chromium
 
-package interop
-
-// A minimal Chrome DevTools Protocol client for the browser test (copied
-// from cmd/wsserver/cdp_test.go, with eval awaiting promises): one
-// WebSocket to the browser endpoint, commands matched to their responses by
-// id, and page targets reached through flattened sessions (the sessionId
-// field of each message). Only what the test needs; no new dependency.
+// A minimal Chrome DevTools Protocol client: one WebSocket to the browser
+// endpoint, commands matched to their responses by id, and page targets
+// reached through flattened sessions (the sessionId field of each message).
+// Only what the tests need.
 
 import (
 	"context"
@@ -20,46 +17,48 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// cdpConn is a connection to Chromium's browser-level DevTools endpoint.
-type cdpConn struct {
+// Conn is a connection to Chromium's browser-level DevTools endpoint.
+type Conn struct {
 	ws      *websocket.Conn
 	writeMu sync.Mutex
 	nextID  atomic.Int64
 
 	mu      sync.Mutex
-	pending map[int64]chan cdpMessage
+	pending map[int64]chan message
 	events  []string // recent notable events, for failure messages
+	pages   []*Page  // opened by NewPage
 	err     error    // why the reader stopped; set before done is closed
 
 	done chan struct{} // closed when the reader goroutine has ended
 }
 
-type cdpMessage struct {
+type message struct {
 	ID        int64           `json:"id,omitempty"`
 	SessionID string          `json:"sessionId,omitempty"`
 	Method    string          `json:"method,omitempty"`
 	Params    json.RawMessage `json:"params,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`
-	Error     *cdpError       `json:"error,omitempty"`
+	Error     *Error          `json:"error,omitempty"`
 }
 
-type cdpError struct {
+// Error is an error answer to a DevTools command.
+type Error struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 	Data    string `json:"data,omitempty"`
 }
 
-func (e *cdpError) Error() string {
+func (e *Error) Error() string {
 	if e.Data != "" {
 		return fmt.Sprintf("cdp error %d: %s (%s)", e.Code, e.Message, e.Data)
 	}
 	return fmt.Sprintf("cdp error %d: %s", e.Code, e.Message)
 }
 
-const maxCDPEvents = 50
+const maxEvents = 50
 
-// dialCDP connects to a ws://127.0.0.1:PORT/devtools/browser/... URL.
-func dialCDP(ctx context.Context, url string) (*cdpConn, error) {
+// dial connects to a ws://127.0.0.1:PORT/devtools/browser/... URL.
+func dial(ctx context.Context, url string) (*Conn, error) {
 	d := websocket.Dialer{HandshakeTimeout: 20 * time.Second}
 	ws, resp, err := d.DialContext(ctx, url, nil)
 	if resp != nil && resp.Body != nil {
@@ -68,12 +67,12 @@ func dialCDP(ctx context.Context, url string) (*cdpConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial DevTools %s: %w", url, err)
 	}
-	c := &cdpConn{ws: ws, pending: make(map[int64]chan cdpMessage), done: make(chan struct{})}
+	c := &Conn{ws: ws, pending: make(map[int64]chan message), done: make(chan struct{})}
 	go c.readLoop()
 	return c, nil
 }
 
-func (c *cdpConn) readLoop() {
+func (c *Conn) readLoop() {
 	var err error
 	defer func() {
 		c.mu.Lock()
@@ -87,7 +86,7 @@ func (c *cdpConn) readLoop() {
 		if err != nil {
 			return
 		}
-		var m cdpMessage
+		var m message
 		if jerr := json.Unmarshal(data, &m); jerr != nil {
 			c.noteEvent(fmt.Sprintf("undecodable message (%v): %.200s", jerr, data))
 			continue
@@ -108,7 +107,7 @@ func (c *cdpConn) readLoop() {
 
 // noteNotification keeps the events that help explain a failure: page
 // crashes, detached targets, uncaught exceptions and console output.
-func (c *cdpConn) noteNotification(m cdpMessage) {
+func (c *Conn) noteNotification(m message) {
 	switch m.Method {
 	case "Runtime.exceptionThrown":
 		var p struct {
@@ -157,17 +156,18 @@ func (c *cdpConn) noteNotification(m cdpMessage) {
 	}
 }
 
-func (c *cdpConn) noteEvent(s string) {
+func (c *Conn) noteEvent(s string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events = append(c.events, s)
-	if len(c.events) > maxCDPEvents {
-		c.events = c.events[len(c.events)-maxCDPEvents:]
+	if len(c.events) > maxEvents {
+		c.events = c.events[len(c.events)-maxEvents:]
 	}
 }
 
-// recentEvents returns the noted events, oldest first.
-func (c *cdpConn) recentEvents() []string {
+// RecentEvents returns the last notable events (console output, uncaught
+// exceptions, log entries, crashed or detached targets), oldest first.
+func (c *Conn) RecentEvents() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.events...)
@@ -183,10 +183,10 @@ func short(s string) string {
 	return s
 }
 
-// call sends method with params to the browser (sessionID "") or to an
+// Call sends method with params to the browser (sessionID "") or to an
 // attached target's session, waits for the response and decodes its result
 // into result (if not nil).
-func (c *cdpConn) call(ctx context.Context, sessionID, method string, params, result any) error {
+func (c *Conn) Call(ctx context.Context, sessionID, method string, params, result any) error {
 	id := c.nextID.Add(1)
 	raw, err := json.Marshal(params)
 	if err != nil {
@@ -195,13 +195,13 @@ func (c *cdpConn) call(ctx context.Context, sessionID, method string, params, re
 	if params == nil {
 		raw = []byte("{}")
 	}
-	msg, err := json.Marshal(cdpMessage{ID: id, SessionID: sessionID, Method: method, Params: raw})
+	msg, err := json.Marshal(message{ID: id, SessionID: sessionID, Method: method, Params: raw})
 	if err != nil {
 		return err
 	}
-	ch := make(chan cdpMessage, 1)
+	ch := make(chan message, 1)
 	c.mu.Lock()
-	if c.err != nil || isClosed(c.done) {
+	if c.err != nil || c.Closed() {
 		err := c.err
 		c.mu.Unlock()
 		return fmt.Errorf("%s: DevTools connection is gone: %v", method, err)
@@ -247,17 +247,19 @@ func (c *cdpConn) call(ctx context.Context, sessionID, method string, params, re
 	}
 }
 
-func isClosed(ch chan struct{}) bool {
+// Closed reports whether the connection is gone (closed, or dropped by the
+// browser).
+func (c *Conn) Closed() bool {
 	select {
-	case <-ch:
+	case <-c.done:
 		return true
 	default:
 		return false
 	}
 }
 
-// close drops the connection and waits for the reader to end.
-func (c *cdpConn) close() {
+// Close drops the connection and waits for the reader to end.
+func (c *Conn) Close() {
 	c.writeMu.Lock()
 	c.ws.SetWriteDeadline(time.Now().Add(time.Second))
 	c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
@@ -266,41 +268,72 @@ func (c *cdpConn) close() {
 	<-c.done
 }
 
-// cdpPage is a page target attached with a flattened session.
-type cdpPage struct {
+// Page is a page target (a tab) attached with a flattened session.
+type Page struct {
 	name      string
-	conn      *cdpConn
+	conn      *Conn
 	targetID  string
 	sessionID string
 }
 
-// newPage opens a blank tab and attaches to it.
-func (c *cdpConn) newPage(ctx context.Context, name string) (*cdpPage, error) {
+// Name returns the name the page was opened with, for messages.
+func (p *Page) Name() string { return p.name }
+
+// NewPage opens a blank tab and attaches to it. The tab is remembered (see
+// Pages) as soon as it exists, even if attaching to it fails; then NewPage
+// returns it with the error.
+func (c *Conn) NewPage(ctx context.Context, name string) (*Page, error) {
 	var created struct {
 		TargetID string `json:"targetId"`
 	}
-	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &created); err != nil {
+	if err := c.Call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &created); err != nil {
 		return nil, fmt.Errorf("page %s: %w", name, err)
 	}
-	p := &cdpPage{name: name, conn: c, targetID: created.TargetID}
 	var attached struct {
 		SessionID string `json:"sessionId"`
 	}
-	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &attached); err != nil {
+	err := c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &attached)
+	p := &Page{name: name, conn: c, targetID: created.TargetID, sessionID: attached.SessionID}
+	c.mu.Lock()
+	c.pages = append(c.pages, p)
+	c.mu.Unlock()
+	if err != nil {
 		return p, fmt.Errorf("page %s: %w", name, err)
 	}
-	p.sessionID = attached.SessionID
 	// Console output, exceptions and network/log errors become events the
 	// failure messages can show. Failing to enable them is not fatal.
-	_ = c.call(ctx, p.sessionID, "Runtime.enable", nil, nil)
-	_ = c.call(ctx, p.sessionID, "Log.enable", nil, nil)
+	_ = c.Call(ctx, p.sessionID, "Runtime.enable", nil, nil)
+	_ = c.Call(ctx, p.sessionID, "Log.enable", nil, nil)
 	return p, nil
 }
 
-// eval evaluates a JavaScript expression in the page, waits for the
+// Pages returns the tabs opened by NewPage, in order.
+func (c *Conn) Pages() []*Page {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Page(nil), c.pages...)
+}
+
+// Navigate loads url and reports a navigation that failed outright (e.g.
+// connection refused). It does not wait for the load to finish.
+func (p *Page) Navigate(ctx context.Context, url string) error {
+	var res struct {
+		FrameID   string `json:"frameId"`
+		ErrorText string `json:"errorText"`
+	}
+	if err := p.conn.Call(ctx, p.sessionID, "Page.navigate", map[string]any{"url": url}, &res); err != nil {
+		return fmt.Errorf("page %s: %w", p.name, err)
+	}
+	if res.ErrorText != "" {
+		return fmt.Errorf("page %s: navigate to %s: %s", p.name, url, res.ErrorText)
+	}
+	return nil
+}
+
+// Eval evaluates a JavaScript expression in the page, waits for the
 // promise it returns (if it does) and decodes its value (which must be
-// JSON-serialisable) into out.
-func (p *cdpPage) eval(ctx context.Context, expr string, out any) error {
+// JSON-serialisable) into out, unless out is nil.
+func (p *Page) Eval(ctx context.Context, expr string, out any) error {
 	var res struct {
 		Result struct {
 			Type  string          `json:"type"`
@@ -314,7 +347,7 @@ func (p *cdpPage) eval(ctx context.Context, expr string, out any) error {
 		} `json:"exceptionDetails"`
 	}
 	params := map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}
-	if err := p.conn.call(ctx, p.sessionID, "Runtime.evaluate", params, &res); err != nil {
+	if err := p.conn.Call(ctx, p.sessionID, "Runtime.evaluate", params, &res); err != nil {
 		return fmt.Errorf("page %s: %w", p.name, err)
 	}
 	if d := res.ExceptionDetails; d != nil {
@@ -332,12 +365,12 @@ func (p *cdpPage) eval(ctx context.Context, expr string, out any) error {
 	return nil
 }
 
-// closePage closes the tab.
-func (p *cdpPage) closePage(ctx context.Context) error {
+// Close closes the tab.
+func (p *Page) Close(ctx context.Context) error {
 	if p.targetID == "" {
 		return nil
 	}
-	err := p.conn.call(ctx, "", "Target.closeTarget", map[string]any{"targetId": p.targetID}, nil)
+	err := p.conn.Call(ctx, "", "Target.closeTarget", map[string]any{"targetId": p.targetID}, nil)
 	if err != nil {
 		return fmt.Errorf("page %s: %w", p.name, err)
 	}
