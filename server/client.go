@@ -19,6 +19,7 @@ const (
 	needFlush                    // queued output can be written
 	needKill                     // end the client now, with c.leftErr
 	needHangup                   // the peer hung up: read until end of stream or error
+	needAbort                    // send a close frame for c.leftErr and end the client
 )
 
 // A Client is one connected WebSocket client. Its methods are safe for
@@ -37,9 +38,13 @@ type Client struct {
 	hangup   bool   // the poller reported a hangup: read until gotEOF
 	gotClose bool   // the client's close frame arrived
 
-	// deadline is when the sweeper ends the client (unix nanoseconds, 0 for
-	// none): set when the server sends its close frame.
-	deadline atomic.Int64
+	// Times in unix nanoseconds on the server's coarse clock, read by the
+	// sweeper; 0 means none.
+	closeDeadline atomic.Int64 // the client must answer our close frame by then
+	readDeadline  atomic.Int64 // the client must finish its incomplete frame by then
+	lastSeen      atomic.Int64 // bytes last arrived from the client
+	pingedAt      atomic.Int64 // the sweeper last sent a keepalive ping
+	writeStall    atomic.Int64 // queued output stopped moving (0 while it moves)
 
 	mu           sync.Mutex
 	sched        bool    // queued on or running on a worker; guarded by mu
@@ -50,6 +55,7 @@ type Client struct {
 	readPaused   bool    // reading waits for out to drain; guarded by mu
 	closeSent    bool    // a close frame is queued; no more messages; guarded by mu
 	closeAfter   bool    // end the client once out is written; guarded by mu
+	aborting     bool    // needAbort is pending: no more messages; guarded by mu
 	leftErr      error   // what OnClientLeft will be told; guarded by mu
 	dead         bool    // finished; guarded by mu
 }
@@ -103,14 +109,14 @@ func (c *Client) Close(code ws.StatusCode, reason string) error {
 		return ErrClientClosed
 	}
 	c.queueCloseLocked(code, reason)
-	c.deadline.Store(time.Now().Add(c.srv.closeTimeout()).UnixNano())
+	c.closeDeadline.Store(time.Now().Add(c.srv.closeTimeout()).UnixNano())
 	return nil
 }
 
 func (c *Client) send(op ws.OpCode, payload []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeSent || c.dead {
+	if c.closeSent || c.aborting || c.dead {
 		return ErrClientClosed
 	}
 	size := wsproto.HeaderSize(len(payload), false) + len(payload)
@@ -137,7 +143,7 @@ func (c *Client) send(op ws.OpCode, payload []byte) error {
 func (c *Client) enqueue(frame []byte, shared bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeSent || c.dead {
+	if c.closeSent || c.aborting || c.dead {
 		return ErrClientClosed
 	}
 	c.out = append(c.out, chunk{b: frame})
@@ -149,23 +155,48 @@ func (c *Client) enqueue(frame []byte, shared bool) error {
 // c.mu must be held.
 func (c *Client) afterQueueLocked() error {
 	if c.outBytes > c.srv.maxPendingBytes() {
-		c.evictLocked()
+		c.srv.log.Warn("disconnecting slow consumer", "client", c.id, "pending_bytes", c.outBytes)
+		c.abortLocked(ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
 	c.scheduleLocked(needFlush)
 	return nil
 }
 
-// evictLocked drops the client's queued output and ends it after one
-// attempt to send a close frame that names the reason. c.mu must be held.
-func (c *Client) evictLocked() {
-	c.srv.log.Warn("disconnecting slow consumer", "client", c.id, "pending_bytes", c.outBytes)
-	c.releaseOutLocked()
-	c.closeSent = false
-	c.queueCloseLocked(ws.StatusPolicyViolation, "slow consumer: pending output over limit")
-	c.closeAfter = true
-	c.leftErr = ErrSlowConsumer
+// abortLocked ends the client after one attempt to send a close frame
+// that names err (see closeFor); output not yet started is dropped. c.mu
+// must be held.
+func (c *Client) abortLocked(err error) {
+	if c.dead || c.aborting {
+		return
+	}
+	c.aborting = true
+	if c.leftErr == nil {
+		c.leftErr = err
+	}
+	c.scheduleLocked(needAbort)
 }
+
+// abort is abortLocked for callers without c.mu.
+func (c *Client) abort(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.abortLocked(err)
+}
+
+// ping queues a keepalive ping.
+func (c *Client) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || c.aborting || c.dead {
+		return
+	}
+	c.out = append(c.out, chunk{b: pingFrame})
+	c.outBytes += len(pingFrame)
+	c.scheduleLocked(needFlush)
+}
+
+var pingFrame = wsproto.AppendFrame(nil, ws.OpPing, true, nil)
 
 // queueCloseLocked queues a close frame after the pending output and stops
 // accepting messages. c.mu must be held.
@@ -202,6 +233,21 @@ func (c *Client) scheduleLocked(r uint8) {
 		c.sched = true
 		c.srv.runq.push(c)
 	}
+}
+
+// dropUnsentLocked drops queued output except a frame already partly
+// written, which must be finished for the stream to stay well-formed. c.mu
+// must be held.
+func (c *Client) dropUnsentLocked() {
+	if len(c.out) > 0 && c.out[0].off > 0 {
+		head := c.out[0]
+		c.out = c.out[1:]
+		c.releaseOutLocked()
+		c.out = append(c.out[:0], head)
+		c.outBytes = len(head.b) - head.off
+		return
+	}
+	c.releaseOutLocked()
 }
 
 // releaseOutLocked drops all queued output. c.mu must be held.

@@ -26,6 +26,19 @@ var ErrSlowConsumer = errors.New("server: slow consumer: pending output over the
 // the server's close frame within Server.CloseTimeout.
 var ErrCloseTimeout = errors.New("server: no close frame from client in time")
 
+// ErrReadTimeout is passed to OnClientLeft for a client that started a
+// frame or fragmented message and did not finish it within
+// Server.ReadTimeout. The client is sent close code 1008.
+var ErrReadTimeout = errors.New("server: read timeout: frame or message not finished in time")
+
+// ErrWriteTimeout is passed to OnClientLeft for a client whose queued
+// output made no progress for Server.WriteTimeout: it stopped reading.
+var ErrWriteTimeout = errors.New("server: write timeout: client stopped reading")
+
+// ErrPingTimeout is passed to OnClientLeft for a client that sent nothing,
+// not even a pong, within Server.PingTimeout of a keepalive ping.
+var ErrPingTimeout = errors.New("server: ping timeout: client unresponsive")
+
 // ErrConnectionLost is wrapped in the error passed to OnClientLeft when the
 // TCP connection ended without a close frame (end of stream or reset).
 var ErrConnectionLost = errors.New("server: connection lost without close frame")
@@ -35,6 +48,21 @@ var ErrConnectionLost = errors.New("server: connection lost without close frame"
 var ErrCallbackPanic = errors.New("server: callback panicked")
 
 var errUnsupported = poller.ErrUnsupported
+
+// closeFor is the close frame sent to a client the server cuts off for err.
+func closeFor(err error) (ws.StatusCode, string) {
+	switch {
+	case errors.Is(err, ErrSlowConsumer):
+		return ws.StatusPolicyViolation, "slow consumer: pending output over limit"
+	case errors.Is(err, ErrWriteTimeout):
+		return ws.StatusPolicyViolation, "write timeout: client stopped reading"
+	case errors.Is(err, ErrReadTimeout):
+		return ws.StatusPolicyViolation, "read timeout: frame not finished in time"
+	case errors.Is(err, ErrPingTimeout):
+		return ws.StatusGoingAway, "ping timeout"
+	}
+	return ws.StatusInternalServerError, "internal error"
+}
 
 // errWouldBlock is flow, not failure: the socket has nothing to read or no
 // room to write right now.

@@ -40,6 +40,7 @@ func detach(nc net.Conn) (int, error) {
 		unix.Close(fd)
 		return -1, os.NewSyscallError("fcntl(O_NONBLOCK)", err)
 	}
+	// nc must not linger or shut down the socket: the descriptor lives on.
 	nc.Close()
 	return fd, nil
 }

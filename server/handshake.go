@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,46 +56,20 @@ func (s *Server) handshake(nc net.Conn) {
 	}
 
 	u := ws.Upgrader{}
-	if s.Authenticate != nil {
-		req := &Request{RemoteAddr: nc.RemoteAddr(), Header: make(http.Header)}
-		u.OnRequest = func(uri []byte) error {
-			req.URI = string(uri)
-			parsed, err := url.ParseRequestURI(req.URI)
-			if err != nil {
-				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
-					ws.RejectionReason("handshake error: bad request URI"))
-			}
-			req.Path, req.Query = parsed.Path, parsed.Query()
-			return nil
-		}
-		u.OnHost = func(host []byte) error {
-			req.Host = string(host)
-			return nil
-		}
-		u.OnHeader = func(key, value []byte) error {
-			req.Header.Add(string(key), string(value))
-			return nil
-		}
-		u.OnBeforeUpgrade = func() (ws.HandshakeHeader, error) {
-			err := s.Authenticate(req)
-			if err == nil {
-				return nil, nil
-			}
-			status, reason := http.StatusForbidden, "forbidden"
-			var rej *RejectError
-			if errors.As(err, &rej) {
-				status, reason = rej.Status, rej.Reason
-			}
-			return nil, ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(reason))
-		}
+	if s.Authenticate != nil || len(s.AllowedOrigins) > 0 {
+		s.inspectRequest(&u, nc.RemoteAddr())
 	}
+	// The response is collected, not written: a refusal goes out on the
+	// Go connection, and a 101 only once the socket is ours, so that a
+	// client never sees a 101 for a connection that cannot be kept.
+	var resp bytes.Buffer
 	rw := struct {
 		io.Reader
 		io.Writer
-	}{bytes.NewReader(head), nc}
+	}{bytes.NewReader(head), &resp}
 	if _, err := u.Upgrade(rw); err != nil {
-		// The upgrader has written the error response.
 		s.log.Debug("handshake refused", "remote", nc.RemoteAddr(), "err", err)
+		nc.Write(resp.Bytes())
 		lingerClose(nc)
 		return
 	}
@@ -102,12 +78,14 @@ func (s *Server) handshake(nc net.Conn) {
 	fd, err := detach(nc)
 	if err != nil {
 		s.log.Error("cannot take over upgraded connection", "remote", remote, "err", err)
-		nc.Close()
+		s.refuse(nc, http.StatusServiceUnavailable, "server out of resources")
 		return
 	}
 	c := &Client{id: s.nextID.Add(1), addr: remote, srv: s, fd: fd}
 	c.dec.RequireMask = true
 	c.dec.MaxMessageSize = s.maxMessageSize()
+	c.out = append(c.out, chunk{b: resp.Bytes()})
+	c.outBytes = resp.Len()
 	if len(rest) > 0 {
 		// Frames the client sent right behind its request.
 		c.in = append([]byte(nil), rest...)
@@ -115,6 +93,63 @@ func (s *Server) handshake(nc net.Conn) {
 	if err := s.register(c); err != nil {
 		closeFD(fd)
 	}
+}
+
+// inspectRequest makes the upgrader collect the request for the origin
+// check and Authenticate, and run them before it answers.
+func (s *Server) inspectRequest(u *ws.Upgrader, remote net.Addr) {
+	req := &Request{RemoteAddr: remote, Header: make(http.Header)}
+	u.OnRequest = func(uri []byte) error {
+		req.URI = string(uri)
+		parsed, err := url.ParseRequestURI(req.URI)
+		if err != nil {
+			return ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+				ws.RejectionReason("handshake error: bad request URI"))
+		}
+		req.Path, req.Query = parsed.Path, parsed.Query()
+		return nil
+	}
+	u.OnHost = func(host []byte) error {
+		req.Host = string(host)
+		return nil
+	}
+	u.OnHeader = func(key, value []byte) error {
+		req.Header.Add(string(key), string(value))
+		return nil
+	}
+	u.OnBeforeUpgrade = func() (ws.HandshakeHeader, error) {
+		if origin := req.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
+			return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
+				ws.RejectionReason("handshake error: origin not allowed"))
+		}
+		if s.Authenticate == nil {
+			return nil, nil
+		}
+		err := s.Authenticate(req)
+		if err == nil {
+			return nil, nil
+		}
+		status, reason := http.StatusForbidden, "forbidden"
+		var rej *RejectError
+		if errors.As(err, &rej) {
+			status, reason = rej.Status, rej.Reason
+		}
+		return nil, ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(reason))
+	}
+}
+
+// originAllowed reports whether origin matches AllowedOrigins (always true
+// when the list is empty).
+func (s *Server) originAllowed(origin string) bool {
+	if len(s.AllowedOrigins) == 0 {
+		return true
+	}
+	for _, pattern := range s.AllowedOrigins {
+		if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(origin)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // readHead reads until the end of the request header. It returns every byte

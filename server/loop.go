@@ -111,6 +111,13 @@ func (w *worker) turn(c *Client) {
 		w.finish(c, nil)
 		return
 	}
+	if r&needAbort != 0 {
+		c.dropUnsentLocked()
+		code, reason := closeFor(c.leftErr)
+		c.mu.Unlock()
+		w.closeNow(c, code, reason)
+		return
+	}
 	if r&needRead != 0 && c.outBytes > s.maxPendingBytes()/2 {
 		// Backpressure: leave the input in the socket until the client
 		// takes its output.
@@ -188,6 +195,9 @@ func (w *worker) read(c *Client) (more bool, err error) {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
+	if n > 0 {
+		c.lastSeen.Store(w.s.clock.Load())
+	}
 	used, err := w.decode(c, data)
 	if err != nil {
 		c.in = nil
@@ -201,6 +211,15 @@ func (w *worker) read(c *Client) (more bool, err error) {
 		c.in = c.in[:copy(c.in, rest)]
 	default:
 		c.in = append([]byte(nil), rest...)
+	}
+	// A frame or fragmented message that was started must be finished
+	// within ReadTimeout of its start; trickling bytes does not extend it.
+	if len(c.in) > 0 || c.dec.Buffered() > 0 {
+		if c.readDeadline.Load() == 0 {
+			c.readDeadline.Store(w.s.clock.Load() + int64(w.s.readTimeout()))
+		}
+	} else if c.readDeadline.Load() != 0 {
+		c.readDeadline.Store(0)
 	}
 	// Edge-triggered: a short read normally means the socket is drained
 	// and new bytes will bring a new event. After a hangup no further event
@@ -325,6 +344,9 @@ func (c *Client) flushLocked() error {
 		n, err := writevFD(c.fd, iov[:k])
 		if err == errWouldBlock {
 			c.writeBlocked = true
+			if c.writeStall.Load() == 0 {
+				c.writeStall.Store(c.srv.clock.Load())
+			}
 			return nil
 		}
 		if err != nil {
@@ -332,6 +354,9 @@ func (c *Client) flushLocked() error {
 			return err
 		}
 		c.outBytes -= n
+		if n > 0 && c.writeStall.Load() != 0 {
+			c.writeStall.Store(0)
+		}
 		i := 0
 		for ; i < len(c.out) && n > 0; i++ {
 			ch := &c.out[i]
@@ -357,6 +382,9 @@ func (c *Client) flushLocked() error {
 	if cap(c.out) > 16 {
 		c.out = nil // don't keep a large queue array on an idle client
 	}
+	if c.writeStall.Load() != 0 {
+		c.writeStall.Store(0)
+	}
 	return nil
 }
 
@@ -377,7 +405,9 @@ func (w *worker) finish(c *Client, err error) {
 	c.releaseOutLocked()
 	c.out = nil
 	c.mu.Unlock()
-	c.deadline.Store(0)
+	c.closeDeadline.Store(0)
+	c.readDeadline.Store(0)
+	c.writeStall.Store(0)
 
 	s.unregisterFD(c)
 	c.in = nil

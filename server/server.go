@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +34,10 @@ const (
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second
 	DefaultMaxHeaderBytes   = 16 << 10
+	DefaultReadTimeout      = 30 * time.Second
+	DefaultWriteTimeout     = 30 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPingTimeout      = 15 * time.Second
 )
 
 // Message is a complete text or binary message from a client.
@@ -126,6 +132,29 @@ type Server struct {
 	// MaxHeaderBytes caps the size of the handshake request; a larger one
 	// gets 431. Zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// ReadTimeout bounds the time a client may take to finish a frame, or
+	// a fragmented message, once it has started sending it; a client over
+	// it gets close code 1008 and ErrReadTimeout. Idle clients between
+	// messages are not affected. Zero means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time a client's queued output may make no
+	// progress (the client stopped reading); a client over it is cut off
+	// with ErrWriteTimeout. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// PingInterval is how long a client may be silent before the server
+	// pings it; PingTimeout is how long it then has to send anything (the
+	// pong) before it is cut off with ErrPingTimeout. This finds peers
+	// that vanished without closing. Zero means DefaultPingInterval and
+	// DefaultPingTimeout; a negative PingInterval turns pings off.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// AllowedOrigins, if not empty, lists the Origin header values a
+	// browser handshake may carry, as path.Match patterns such as
+	// "https://example.com" or "https://*.example.com". A handshake with
+	// another Origin is refused with 403, which stops cross-site WebSocket
+	// hijacking. Requests without an Origin header (non-browser clients)
+	// are not affected.
+	AllowedOrigins []string
 
 	startOnce sync.Once
 	startErr  error
@@ -147,6 +176,7 @@ type Server struct {
 	denied     atomic.Pointer[RejectError]
 	handshakes sync.WaitGroup
 	left       chan struct{} // receives a value whenever a client leaves
+	clock      atomic.Int64  // coarse now in unix nanoseconds, ticked by the sweeper
 	nextID     atomic.Uint64
 }
 
@@ -298,6 +328,7 @@ func (s *Server) start() error {
 		s.left = make(chan struct{}, 1)
 		s.bgDone = make(chan struct{})
 		s.runq.init()
+		s.clock.Store(time.Now().UnixNano())
 		n := s.Workers
 		if n <= 0 {
 			n = runtime.GOMAXPROCS(0)
@@ -339,6 +370,13 @@ func (s *Server) checkOptions() error {
 		return errors.New("server: timeouts must not be negative")
 	case s.MaxHeaderBytes < 0:
 		return errors.New("server: MaxHeaderBytes must not be negative")
+	case s.ReadTimeout < 0, s.WriteTimeout < 0, s.PingTimeout < 0:
+		return errors.New("server: timeouts must not be negative")
+	}
+	for _, o := range s.AllowedOrigins {
+		if _, err := path.Match(o, ""); err != nil {
+			return errors.New("server: bad AllowedOrigins pattern " + strconv.Quote(o))
+		}
 	}
 	return nil
 }
@@ -369,6 +407,35 @@ func (s *Server) closeTimeout() time.Duration {
 		return s.CloseTimeout
 	}
 	return DefaultCloseTimeout
+}
+
+func (s *Server) readTimeout() time.Duration {
+	if s.ReadTimeout > 0 {
+		return s.ReadTimeout
+	}
+	return DefaultReadTimeout
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}
+
+// pingTimes returns the keepalive interval and timeout; interval 0 means off.
+func (s *Server) pingTimes() (interval, timeout time.Duration) {
+	interval, timeout = s.PingInterval, s.PingTimeout
+	switch {
+	case interval < 0:
+		return 0, 0
+	case interval == 0:
+		interval = DefaultPingInterval
+	}
+	if timeout == 0 {
+		timeout = DefaultPingTimeout
+	}
+	return interval, timeout
 }
 
 func (s *Server) maxHeaderBytes() int {
@@ -557,13 +624,14 @@ func (s *Server) register(c *Client) error {
 		s.table = t
 	}
 	s.table[c.fd] = c
+	c.lastSeen.Store(s.clock.Load())
 	s.nclients++
 	s.live.Add(1)
 	shutting := s.state.Load() == shuttingDown
 	s.mu.Unlock()
 
 	c.mu.Lock()
-	c.reasons = needOpen | needRead
+	c.reasons = needOpen | needRead | needFlush
 	c.sched = true
 	c.mu.Unlock()
 	s.runq.push(c)
@@ -621,21 +689,56 @@ func (s *Server) onEvent(fd int, ev poller.Event) {
 	c.mu.Unlock()
 }
 
-// sweep ends clients whose deadline passed (a close frame not answered in
-// time) until the server stops.
+// sweepInterval is how often the sweeper ticks the coarse clock and looks
+// for clients past a deadline.
+const sweepInterval = 100 * time.Millisecond
+
+// sweep keeps the coarse clock and enforces the timeouts: unanswered close
+// frames, unfinished frames, stuck output and silent clients, until the
+// server stops.
 func (s *Server) sweep() {
-	t := time.NewTicker(250 * time.Millisecond)
+	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.bgStop():
 			return
 		case now := <-t.C:
-			n := now.UnixNano()
-			for _, c := range s.Clients() {
-				if d := c.deadline.Load(); d != 0 && n > d {
-					c.kill(ErrCloseTimeout)
-				}
+			s.clock.Store(now.UnixNano())
+			s.sweepOnce(now.UnixNano())
+		}
+	}
+}
+
+func (s *Server) sweepOnce(now int64) {
+	writeTimeout := int64(s.writeTimeout())
+	pingInterval, pingTimeout := s.pingTimes()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.table {
+		if c == nil {
+			continue
+		}
+		if d := c.closeDeadline.Load(); d != 0 && now > d {
+			c.kill(ErrCloseTimeout)
+			continue
+		}
+		if d := c.readDeadline.Load(); d != 0 && now > d {
+			c.abort(ErrReadTimeout)
+			continue
+		}
+		if since := c.writeStall.Load(); since != 0 && now-since > writeTimeout {
+			c.abort(ErrWriteTimeout)
+			continue
+		}
+		if pingInterval > 0 {
+			silent := time.Duration(now - c.lastSeen.Load())
+			switch {
+			case silent > pingInterval+pingTimeout:
+				c.kill(ErrPingTimeout)
+			case silent > pingInterval && c.pingedAt.Load() <= c.lastSeen.Load():
+				c.pingedAt.Store(now)
+				c.ping()
 			}
 		}
 	}
