@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/flate"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,8 @@ type Client struct {
 	addr net.Addr
 	srv  *Server
 	fd   int
+	// deflate is the permessage-deflate mode negotiated in the handshake.
+	deflate deflateMode
 
 	// Owned by the worker that has the client scheduled (c.sched): only it
 	// reads from the socket and touches these.
@@ -114,6 +117,10 @@ func (c *Client) Close(code ws.StatusCode, reason string) error {
 }
 
 func (c *Client) send(op ws.OpCode, payload []byte) error {
+	if c.deflate != deflateOff && len(payload) >= c.srv.compressionThreshold() {
+		// Compress outside the lock: it is the expensive part.
+		return c.enqueue(c.srv.compressFrame(c.deflate, op, payload), false)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent || c.aborting || c.dead {
@@ -261,6 +268,24 @@ func (c *Client) releaseOutLocked() {
 	}
 	c.out = c.out[:0]
 	c.outBytes = 0
+}
+
+// deflateMode is a client's permessage-deflate mode.
+type deflateMode uint8
+
+const (
+	deflateOff         deflateMode = iota
+	deflateOn                      // compress at Server.CompressionLevel
+	deflateHuffmanOnly             // the client limited our window: no back-references
+)
+
+// compressFrame returns a final, unmasked, compressed frame holding payload.
+func (s *Server) compressFrame(mode deflateMode, op ws.OpCode, payload []byte) []byte {
+	level := s.compressionLevel()
+	if mode == deflateHuffmanOnly {
+		level = flate.HuffmanOnly
+	}
+	return wsproto.AppendCompressedFrame(nil, op, payload, level)
 }
 
 // encodeFrame returns a final, unmasked frame holding payload.

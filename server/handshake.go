@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/wsloop/wsloop/wsproto"
 )
 
 var errHeadTooLarge = errors.New("request header too large")
@@ -59,6 +61,10 @@ func (s *Server) handshake(nc net.Conn) {
 	if s.Authenticate != nil || len(s.AllowedOrigins) > 0 {
 		s.inspectRequest(&u, nc.RemoteAddr())
 	}
+	var deflate deflateMode
+	if s.Compression {
+		deflate = s.negotiateDeflate(&u, head)
+	}
 	// The response is collected, not written: a refusal goes out on the
 	// Go connection, and a 101 only once the socket is ours, so that a
 	// client never sees a 101 for a connection that cannot be kept.
@@ -84,6 +90,8 @@ func (s *Server) handshake(nc net.Conn) {
 	c := &Client{id: s.nextID.Add(1), addr: remote, srv: s, fd: fd}
 	c.dec.RequireMask = true
 	c.dec.MaxMessageSize = s.maxMessageSize()
+	c.dec.AllowRSV1 = deflate != deflateOff
+	c.deflate = deflate
 	c.out = append(c.out, chunk{b: resp.Bytes()})
 	c.outBytes = resp.Len()
 	if len(rest) > 0 {
@@ -136,6 +144,41 @@ func (s *Server) inspectRequest(u *ws.Upgrader, remote net.Addr) {
 		}
 		return nil, ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(reason))
 	}
+}
+
+// negotiateDeflate answers the client's permessage-deflate offers, if any
+// can be accepted, in the upgrade response.
+func (s *Server) negotiateDeflate(u *ws.Upgrader, head []byte) deflateMode {
+	resp, params, ok := wsproto.NegotiateDeflate(headerValues(head, "Sec-WebSocket-Extensions"))
+	if !ok {
+		return deflateOff
+	}
+	header := ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + resp + "\r\n")
+	before := u.OnBeforeUpgrade
+	u.OnBeforeUpgrade = func() (ws.HandshakeHeader, error) {
+		if before != nil {
+			if _, err := before(); err != nil {
+				return nil, err
+			}
+		}
+		return header, nil
+	}
+	if wsproto.CompressionLevel(params, flate.BestSpeed) == flate.HuffmanOnly {
+		return deflateHuffmanOnly
+	}
+	return deflateOn
+}
+
+// headerValues returns the values of every header line called name.
+func headerValues(head []byte, name string) []string {
+	var values []string
+	for _, line := range bytes.Split(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			values = append(values, string(bytes.TrimSpace(v)))
+		}
+	}
+	return values
 }
 
 // originAllowed reports whether origin matches AllowedOrigins (always true
@@ -205,10 +248,8 @@ func validRequestLine(line []byte) bool {
 // wantsUpgrade reports whether the request header has an Upgrade header
 // naming websocket.
 func wantsUpgrade(head []byte) bool {
-	for _, line := range bytes.Split(head, []byte("\r\n")) {
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Upgrade")) &&
-			bytes.Contains(bytes.ToLower(value), []byte("websocket")) {
+	for _, v := range headerValues(head, "Upgrade") {
+		if strings.Contains(strings.ToLower(v), "websocket") {
 			return true
 		}
 	}

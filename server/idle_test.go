@@ -24,15 +24,25 @@ import (
 const idleClients = 10000
 
 // An idle client costs no goroutine: with 10,000 clients connected, the
-// server runs as many goroutines as with none.
+// server runs as many goroutines as with none. With permessage-deflate
+// negotiated it costs no more: no compression state is kept.
 func TestIdleClientsCostNoGoroutines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("holds 10,000 connections")
 	}
+	for _, compression := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compression=%v", compression), func(t *testing.T) {
+			testIdleClients(t, compression)
+		})
+	}
+}
+
+func testIdleClients(t *testing.T, compression bool) {
 	var joined, left sync.WaitGroup
 	joined.Add(idleClients)
 	left.Add(idleClients)
 	srv := &server.Server{
+		Compression:  compression,
 		OnNewClient:  func(*server.Client) { joined.Done() },
 		OnClientLeft: func(*server.Client, error) { left.Done() },
 	}
@@ -44,9 +54,11 @@ func TestIdleClientsCostNoGoroutines(t *testing.T) {
 	runtime.GC()
 	before := runtime.NumGoroutine()
 	rssBefore := rss(t)
+	heapBefore := heapInUse()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "WSLOOP_IDLE_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(idleClients))
+	cmd.Env = append(os.Environ(), "WSLOOP_IDLE_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(idleClients),
+		"WSLOOP_IDLE_DEFLATE="+strconv.FormatBool(compression))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -85,9 +97,11 @@ func TestIdleClientsCostNoGoroutines(t *testing.T) {
 		return during <= before+2
 	})
 	rssDuring := rss(t)
+	heapDuring := heapInUse()
 	t.Logf("goroutines: %d with no client, %d with %d idle clients", before, during, idleClients)
 	t.Logf("process RSS: %d KiB before, %d KiB with %d idle clients (%d B per client, test binary included)",
 		rssBefore>>10, rssDuring>>10, idleClients, (rssDuring-rssBefore)/idleClients)
+	t.Logf("live heap: %d B per idle client", (heapDuring-heapBefore)/idleClients)
 
 	stdin.Close() // the client process closes its connections and exits
 	left.Wait()
@@ -104,6 +118,7 @@ func TestIdleClientProcess(t *testing.T) {
 		t.Skip("runs as a subprocess of TestIdleClientsCostNoGoroutines")
 	}
 	n, _ := strconv.Atoi(os.Getenv("WSLOOP_IDLE_N"))
+	deflate := os.Getenv("WSLOOP_IDLE_DEFLATE") == "true"
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
 	conns := make([]net.Conn, n)
 	var wg sync.WaitGroup
@@ -114,7 +129,7 @@ func TestIdleClientProcess(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < n; i += dialers {
-				c, err := dialIdle(addr, i)
+				c, err := dialIdle(addr, i, deflate)
 				if err != nil {
 					errs <- fmt.Errorf("client %d: %w", i, err)
 					return
@@ -136,8 +151,9 @@ func TestIdleClientProcess(t *testing.T) {
 }
 
 // dialIdle connects client i from source address 127.0.0.(2 + i%8), so the
-// clients don't run out of ephemeral ports, and completes the handshake.
-func dialIdle(addr string, i int) (net.Conn, error) {
+// clients don't run out of ephemeral ports, and completes the handshake,
+// with permessage-deflate negotiated if deflate is set.
+func dialIdle(addr string, i int, deflate bool) (net.Conn, error) {
 	d := net.Dialer{
 		Timeout:   10 * time.Second,
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%8))},
@@ -147,7 +163,11 @@ func dialIdle(addr string, i int) (net.Conn, error) {
 		return nil, err
 	}
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := io.WriteString(c, upgradeRequest("/")); err != nil {
+	var extra []string
+	if deflate {
+		extra = append(extra, deflateOffer)
+	}
+	if _, err := io.WriteString(c, upgradeRequest("/", extra...)); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -159,6 +179,10 @@ func dialIdle(addr string, i int) (net.Conn, error) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		c.Close()
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Extensions") != ""; got != deflate {
+		c.Close()
+		return nil, fmt.Errorf("permessage-deflate negotiated: %v, want %v", got, deflate)
 	}
 	c.SetDeadline(time.Time{})
 	return c, nil
@@ -177,6 +201,14 @@ func rss(t *testing.T) int {
 		}
 	}
 	return 0
+}
+
+// heapInUse returns the bytes of live heap objects after a collection.
+func heapInUse() int {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int(m.HeapAlloc)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

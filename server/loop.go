@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 	"github.com/wsloop/wsloop/wsproto"
@@ -77,9 +78,14 @@ const readChunk = 64 << 10
 
 // worker holds one worker goroutine's scratch space.
 type worker struct {
-	s   *Server
-	buf []byte // read buffer, lent to decoding for one turn
+	s        *Server
+	buf      []byte // read buffer, lent to decoding for one turn
+	inflated []byte // inflated message, lent to OnMessage
 }
+
+// maxKeptInflateBuffer is the largest inflate buffer a worker keeps for the
+// next message.
+const maxKeptInflateBuffer = 1 << 20
 
 func (s *Server) work() {
 	defer s.workers.Done()
@@ -243,8 +249,14 @@ func (w *worker) decode(c *Client, data []byte) (int, error) {
 				return used, nil
 			}
 		case wsproto.KindMessage:
+			payload := ev.Payload
+			if ev.Compressed {
+				if payload, err = w.inflate(ev); err != nil {
+					return used, err
+				}
+			}
 			if s.OnMessage != nil {
-				m := Message{Op: ev.Op, Data: ev.Payload}
+				m := Message{Op: ev.Op, Data: payload}
 				if !w.call(c, func() { s.OnMessage(c, m) }) {
 					return used, errCallbackFailed
 				}
@@ -277,6 +289,25 @@ func (w *worker) decode(c *Client, data []byte) (int, error) {
 }
 
 var errCallbackFailed = errors.New("callback failed")
+
+var errInflatedUTF8 = &wsproto.Error{Code: ws.StatusInvalidFramePayloadData, Reason: "invalid UTF-8 in text message"}
+
+// inflate decompresses a compressed message into the worker's buffer,
+// stopping at MaxMessageSize, and checks the text of a text message.
+func (w *worker) inflate(ev wsproto.Event) ([]byte, error) {
+	if cap(w.inflated) > maxKeptInflateBuffer {
+		w.inflated = nil
+	}
+	out, err := wsproto.InflateMessage(w.inflated[:0], ev.Payload, w.s.maxMessageSize(), nil)
+	if err != nil {
+		return nil, err
+	}
+	w.inflated = out
+	if ev.Op == ws.OpText && !utf8.Valid(out) {
+		return nil, errInflatedUTF8
+	}
+	return out, nil
+}
 
 // call runs a callback for c, recovering a panic: the panic is logged and
 // the client closed with 1011. It reports whether the callback returned

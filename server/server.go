@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/flate"
 	"context"
 	"errors"
 	"log/slog"
@@ -38,6 +39,10 @@ const (
 	DefaultWriteTimeout     = 30 * time.Second
 	DefaultPingInterval     = 30 * time.Second
 	DefaultPingTimeout      = 15 * time.Second
+	DefaultCompressionLevel = flate.BestSpeed
+	// DefaultCompressionThreshold is the smallest message compressed:
+	// shorter ones barely shrink and cost as much CPU.
+	DefaultCompressionThreshold = 128
 )
 
 // Message is a complete text or binary message from a client.
@@ -148,6 +153,21 @@ type Server struct {
 	// DefaultPingTimeout; a negative PingInterval turns pings off.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
+	// Compression turns on permessage-deflate (RFC 7692) for clients that
+	// offer it. It costs CPU, so it is off by default, as in other
+	// servers. Context takeover is off in both directions: no compression
+	// state is kept between messages, and an idle client costs the same
+	// as without compression. Compressed messages count against
+	// MaxMessageSize as they inflate, and one that would pass it is
+	// refused with 1009 before it is inflated further.
+	Compression bool
+	// CompressionLevel is the compress/flate level for outgoing messages;
+	// zero means DefaultCompressionLevel (flate.BestSpeed).
+	CompressionLevel int
+	// CompressionThreshold is the size below which messages are sent
+	// uncompressed; zero means DefaultCompressionThreshold.
+	CompressionThreshold int
+
 	// AllowedOrigins, if not empty, lists the Origin header values a
 	// browser handshake may carry, as path.Match patterns such as
 	// "https://example.com" or "https://*.example.com". A handshake with
@@ -372,6 +392,10 @@ func (s *Server) checkOptions() error {
 		return errors.New("server: MaxHeaderBytes must not be negative")
 	case s.ReadTimeout < 0, s.WriteTimeout < 0, s.PingTimeout < 0:
 		return errors.New("server: timeouts must not be negative")
+	case s.CompressionLevel < flate.HuffmanOnly || s.CompressionLevel > flate.BestCompression:
+		return errors.New("server: CompressionLevel must be a compress/flate level, -2 to 9")
+	case s.CompressionThreshold < 0:
+		return errors.New("server: CompressionThreshold must not be negative")
 	}
 	for _, o := range s.AllowedOrigins {
 		if _, err := path.Match(o, ""); err != nil {
@@ -438,6 +462,20 @@ func (s *Server) pingTimes() (interval, timeout time.Duration) {
 	return interval, timeout
 }
 
+func (s *Server) compressionLevel() int {
+	if s.CompressionLevel != 0 {
+		return s.CompressionLevel
+	}
+	return DefaultCompressionLevel
+}
+
+func (s *Server) compressionThreshold() int {
+	if s.CompressionThreshold > 0 {
+		return s.CompressionThreshold
+	}
+	return DefaultCompressionThreshold
+}
+
 func (s *Server) maxHeaderBytes() int {
 	if s.MaxHeaderBytes > 0 {
 		return s.MaxHeaderBytes
@@ -467,25 +505,37 @@ func (s *Server) Len() int {
 }
 
 // BroadcastText sends a text message to every connected client. The frame
-// is encoded once and its bytes are shared by every client's queue.
+// is encoded once (and compressed at most once per compression mode) and
+// its bytes are shared by every client's queue.
 // Clients over their output limit are disconnected as by Send.
 func (s *Server) BroadcastText(msg string) {
-	s.broadcast(encodeFrame(Text, stringBytes(msg)))
+	s.broadcast(Text, stringBytes(msg))
 }
 
 // BroadcastBinary sends a binary message to every connected client, like
 // BroadcastText. data may be reused once it returns.
 func (s *Server) BroadcastBinary(data []byte) {
-	s.broadcast(encodeFrame(Binary, data))
+	s.broadcast(Binary, data)
 }
 
-func (s *Server) broadcast(frame []byte) {
+func (s *Server) broadcast(op ws.OpCode, payload []byte) {
+	plain := encodeFrame(op, payload)
+	var compressed [deflateHuffmanOnly + 1][]byte
+	compress := s.Compression && len(payload) >= s.compressionThreshold()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.table {
-		if c != nil {
-			c.enqueue(frame, true)
+		if c == nil {
+			continue
 		}
+		if compress && c.deflate != deflateOff {
+			if compressed[c.deflate] == nil {
+				compressed[c.deflate] = s.compressFrame(c.deflate, op, payload)
+			}
+			c.enqueue(compressed[c.deflate], true)
+			continue
+		}
+		c.enqueue(plain, true)
 	}
 }
 

@@ -3,13 +3,17 @@ package wsproto
 // This file negotiates permessage-deflate (RFC 7692, section 7.1); the
 // codec is in deflate_message.go.
 
+import (
+	"compress/flate"
+	"strconv"
+)
+
 // DeflateParams are the permessage-deflate parameters in force on a
 // connection, as negotiated by [NegotiateDeflate] from the server's side.
 //
 // Under the policy of NegotiateDeflate both directions are without context
-// takeover and both windows are the full 32 KiB: every message is
-// compressed and decompressed on its own, so a connection holds no
-// compression state between messages.
+// takeover: every message is compressed and decompressed on its own, so a
+// connection holds no compression state between messages.
 type DeflateParams struct {
 	// ServerNoContextTakeover means that the server compresses each
 	// message with a fresh LZ77 window. NegotiateDeflate always sets it.
@@ -21,8 +25,8 @@ type DeflateParams struct {
 	ClientNoContextTakeover bool
 
 	// ServerMaxWindowBits is the base-2 logarithm of the largest LZ77
-	// window the server may use, 8 to 15. NegotiateDeflate always sets it
-	// to 15, the window of compress/flate.
+	// window the server may use, 8 to 15: 15 unless the client asked for
+	// less, in which case see [CompressionLevel].
 	ServerMaxWindowBits int
 
 	// ClientMaxWindowBits is the base-2 logarithm of the largest LZ77
@@ -42,8 +46,8 @@ const (
 
 // The responses of NegotiateDeflate.
 const (
-	deflateResponse         = deflateName + "; " + serverNoContextTakeover + "; " + clientNoContextTakeover
-	deflateResponseWindow15 = deflateResponse + "; " + serverMaxWindowBits + "=15"
+	deflateResponse       = deflateName + "; " + serverNoContextTakeover + "; " + clientNoContextTakeover
+	deflateResponseWindow = deflateResponse + "; " + serverMaxWindowBits + "="
 )
 
 // NegotiateDeflate answers a client's offers of the permessage-deflate
@@ -78,11 +82,12 @@ const (
 //   - a parameter has a value it must not have, lacks one it needs, or
 //     has one outside 8-15 (window bits are decimal, with no leading zero,
 //     and may be quoted);
-//   - it asks for server_max_window_bits below 15: compress/flate always
-//     uses a 32 KiB window and cannot honour a smaller one.
 //
-// An offer of server_max_window_bits=15 is accepted with that parameter
-// repeated in the answer. A client_max_window_bits offer is never
+// An offer with server_max_window_bits=N is accepted with that parameter
+// repeated in the answer and p.ServerMaxWindowBits set to N. compress/flate
+// always searches a 32 KiB window, so for N below 15 messages must be
+// compressed with flate.HuffmanOnly, which uses no back-references at all
+// and so fits any window ([CompressionLevel] picks the level). A client_max_window_bits offer is never
 // answered: the client may then use any window, which InflateMessage
 // handles. Names are matched exactly (they are lower case in RFC 7692),
 // and an element of the header that is not valid syntax (RFC 6455,
@@ -92,11 +97,11 @@ func NegotiateDeflate(offers []string) (response string, p DeflateParams, ok boo
 		for line != "" {
 			var elem string
 			elem, line, _ = cutOutsideQuotes(line, ',')
-			if resp, ok := answerOffer(elem); ok {
+			if resp, bits, ok := answerOffer(elem); ok {
 				return resp, DeflateParams{
 					ServerNoContextTakeover: true,
 					ClientNoContextTakeover: true,
-					ServerMaxWindowBits:     15,
+					ServerMaxWindowBits:     bits,
 					ClientMaxWindowBits:     15,
 				}, true
 			}
@@ -105,13 +110,24 @@ func NegotiateDeflate(offers []string) (response string, p DeflateParams, ok boo
 	return "", DeflateParams{}, false
 }
 
-// answerOffer returns the response to one element of an extension list,
-// or false if it is not a permessage-deflate offer that can be accepted.
-func answerOffer(elem string) (string, bool) {
+// windowResponses are the answers to offers with server_max_window_bits,
+// by the number of bits.
+var windowResponses = func() (r [16]string) {
+	for bits := 8; bits <= 15; bits++ {
+		r[bits] = deflateResponseWindow + strconv.Itoa(bits)
+	}
+	return r
+}()
+
+// answerOffer returns the response to one element of an extension list and
+// the server's window bits, or false if it is not a permessage-deflate
+// offer that can be accepted.
+func answerOffer(elem string) (string, int, bool) {
 	name, rest, more := cutOutsideQuotes(elem, ';')
 	if trimOWS(name) != deflateName {
-		return "", false
+		return "", 0, false
 	}
+	serverBits := 15
 	const (
 		seenServerNoCtx = 1 << iota
 		seenClientNoCtx
@@ -125,7 +141,7 @@ func answerOffer(elem string) (string, bool) {
 		param, rest, more = cutOutsideQuotes(rest, ';')
 		key, value, hasValue, ok := parseParam(param)
 		if !ok {
-			return "", false
+			return "", 0, false
 		}
 		var bit uint8
 		switch key {
@@ -137,26 +153,34 @@ func answerOffer(elem string) (string, bool) {
 			ok = !hasValue
 		case serverMaxWindowBits:
 			bit = seenServerBits
-			var bits int
-			bits, ok = parseWindowBits(value) // fails with no value
-			if ok && bits < 15 {
-				return "", false // a smaller window than compress/flate's
+			serverBits, ok = parseWindowBits(value) // fails with no value
+			if ok {
+				response = windowResponses[serverBits]
 			}
-			response = deflateResponseWindow15
 		case clientMaxWindowBits:
 			bit = seenClientBits
 			if hasValue {
 				_, ok = parseWindowBits(value)
 			}
 		default:
-			return "", false
+			return "", 0, false
 		}
 		if !ok || seen&bit != 0 {
-			return "", false
+			return "", 0, false
 		}
 		seen |= bit
 	}
-	return response, true
+	return response, serverBits, true
+}
+
+// CompressionLevel returns the compress/flate level to use for a client
+// with params p: level itself, or flate.HuffmanOnly when the client limited
+// the server's window below the 32 KiB that compress/flate searches.
+func CompressionLevel(p DeflateParams, level int) int {
+	if p.ServerMaxWindowBits != 0 && p.ServerMaxWindowBits < 15 {
+		return flate.HuffmanOnly
+	}
+	return level
 }
 
 // parseParam parses an extension parameter, with optional whitespace

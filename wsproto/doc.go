@@ -44,7 +44,10 @@
 // [AppendMaskedFrame] writes the masked frames of a client.
 //
 // The package builds on the types of [github.com/gobwas/ws]: [ws.OpCode],
-// [ws.StatusCode] and [ws.Header]. It does no handshake and no compression:
-// messages with RSV1 set (permessage-deflate, when [Decoder.AllowRSV1] is
-// set) are reported as compressed, for the caller to inflate and validate.
+// [ws.StatusCode] and [ws.Header]. It does no handshake. The Decoder leaves
+// compressed messages (RSV1 set, when [Decoder.AllowRSV1] is set) as they
+// are, for the caller to inflate with [InflateMessage] and validate;
+// [NegotiateDeflate], [CompressMessage] and [AppendCompressedFrame] are the
+// rest of permessage-deflate (RFC 7692), without context takeover, so that
+// a connection holds no compression state between messages.
 package wsproto

@@ -8,7 +8,7 @@
 // into the echo or broadcast server that conformance suites and benchmarks
 // expect:
 //
-//	wsserver [-addr host:port] [-mode chat|echo|broadcast] [-log-level debug|info|warn|error]
+//	wsserver [-addr host:port] [-mode chat|echo|broadcast] [-compress] [-log-level debug|info|warn|error]
 //
 // SIGINT or SIGTERM shuts the server down gracefully: every client gets its
 // queued messages and a close frame with code 1001.
@@ -53,7 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", server.DefaultAddr, "listen address `host:port` (an empty host means 127.0.0.1; use 0.0.0.0 for every interface)")
 	fs.StringVar(&cfg.mode, "mode", "chat", "`mode`: chat (announce joins and leaves, relay every message to all), echo (each message back to its sender), broadcast (every message to all)")
-	fs.BoolVar(&cfg.compress, "compress", false, "offer permessage-deflate compression (not available yet)")
+	fs.BoolVar(&cfg.compress, "compress", false, "accept permessage-deflate compression from clients that offer it")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: wsserver [flags]\n\nA WebSocket server with a browser chat page at http://ADDR/.\n\n")
@@ -76,9 +76,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return cfg, fmt.Errorf("-addr %q: want host:port", cfg.addr)
 	}
-	if cfg.compress {
-		return cfg, errors.New("-compress: permessage-deflate is not available in this build")
-	}
 	return cfg, nil
 }
 
@@ -93,6 +90,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.level}))
 	srv := newServer(cfg.mode, log)
+	srv.Compression = cfg.compress
 
 	addr, err := resolveAddr(cfg.addr)
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -30,24 +29,13 @@ import (
 )
 
 // compressionModes are the settings of the server's permessage-deflate
-// support every test runs with. Add true once server.Server has its
-// Compression option.
-var compressionModes = []bool{false}
+// support every test runs with.
+var compressionModes = []bool{false, true}
 
 // configure applies a compression mode to a server under test: the one
 // place that knows how the server is told to negotiate permessage-deflate.
-// It is `s.Compression = compression` written with reflection, so that this
-// package builds both before and after the field exists; once it does, the
-// plain assignment can replace it.
 func configure(s *server.Server, compression bool) {
-	f := reflect.ValueOf(s).Elem().FieldByName("Compression")
-	if f.IsValid() && f.Kind() == reflect.Bool {
-		f.SetBool(compression)
-		return
-	}
-	if compression {
-		panic("interop: server.Server has no Compression bool field yet")
-	}
+	s.Compression = compression
 }
 
 // forEachMode runs test as a subtest per compression mode.
@@ -238,9 +226,6 @@ func startServer(t *testing.T, compression bool) *harness {
 		OnNewClient:  h.onNewClient,
 		OnMessage:    h.onMessage,
 		OnClientLeft: h.onClientLeft,
-	}
-	if compression && !reflect.ValueOf(h.srv).Elem().FieldByName("Compression").IsValid() {
-		t.Fatal("compressionModes has true, but server.Server has no Compression option yet")
 	}
 	configure(h.srv, compression)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
