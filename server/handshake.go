@@ -43,43 +43,21 @@ func (s *Server) handshake(nc net.Conn) {
 		return
 	}
 	head, rest := buf[:headLen], buf[headLen:]
-
 	if s.Handler != nil && !wantsUpgrade(head) {
 		s.serveHTTP(nc, buf)
 		return
 	}
-	if !bytes.HasPrefix(head, []byte("GET ")) {
-		s.refuse(nc, http.StatusBadRequest, "handshake error: method must be GET")
-		return
-	}
-	if d := s.denied.Load(); d != nil {
-		s.refuse(nc, d.Status, d.Reason)
-		return
-	}
 
-	u := ws.Upgrader{}
-	if s.Authenticate != nil || len(s.AllowedOrigins) > 0 {
-		s.inspectRequest(&u, nc.RemoteAddr())
-	}
-	var deflate deflateMode
-	if s.Compression {
-		deflate = s.negotiateDeflate(&u, head)
-	}
-	// The response is collected, not written: a refusal goes out on the
-	// Go connection, and a 101 only once the socket is ours, so that a
-	// client never sees a 101 for a connection that cannot be kept.
-	var resp bytes.Buffer
-	rw := struct {
-		io.Reader
-		io.Writer
-	}{bytes.NewReader(head), &resp}
-	if _, err := u.Upgrade(rw); err != nil {
+	// The response is not written yet: a refusal goes out on the Go
+	// connection, and a 101 only once the socket is ours, so that a client
+	// never sees a 101 for a connection that cannot be kept.
+	resp, deflate, err := s.answer(head, nc.RemoteAddr())
+	if err != nil {
 		s.log.Debug("handshake refused", "remote", nc.RemoteAddr(), "err", err)
-		nc.Write(resp.Bytes())
+		nc.Write(resp)
 		lingerClose(nc)
 		return
 	}
-
 	remote := nc.RemoteAddr()
 	fd, err := detach(nc)
 	if err != nil {
@@ -92,8 +70,8 @@ func (s *Server) handshake(nc net.Conn) {
 	c.dec.MaxMessageSize = s.maxMessageSize()
 	c.dec.AllowRSV1 = deflate != deflateOff
 	c.deflate = deflate
-	c.out = append(c.out, chunk{b: resp.Bytes()})
-	c.outBytes = resp.Len()
+	c.out = append(c.out, chunk{b: resp})
+	c.outBytes = len(resp)
 	if len(rest) > 0 {
 		// Frames the client sent right behind its request.
 		c.in = append([]byte(nil), rest...)
@@ -102,6 +80,41 @@ func (s *Server) handshake(nc net.Conn) {
 		closeFD(fd)
 	}
 }
+
+// answer decides the response to a complete request header: a 101 with
+// the permessage-deflate mode agreed, or, with a non-nil error saying why,
+// an HTTP error response.
+func (s *Server) answer(head []byte, remote net.Addr) (resp []byte, deflate deflateMode, err error) {
+	if !bytes.HasPrefix(head, []byte("GET ")) {
+		return refusal(http.StatusBadRequest, "handshake error: method must be GET"), 0, errNotGET
+	}
+	if d := s.denied.Load(); d != nil {
+		return refusal(d.Status, d.Reason), 0, d
+	}
+	u := ws.Upgrader{}
+	if s.Authenticate != nil || len(s.AllowedOrigins) > 0 {
+		s.inspectRequest(&u, remote)
+	}
+	if s.Compression {
+		deflate = s.negotiateDeflate(&u, head)
+	}
+	var out bytes.Buffer
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(head), &out}
+	if _, err := u.Upgrade(rw); err != nil {
+		if out.Len() == 0 {
+			// The upgrader gives up without a response on a request it
+			// cannot parse at all.
+			return refusal(http.StatusBadRequest, "handshake error: malformed request"), 0, err
+		}
+		return out.Bytes(), 0, err
+	}
+	return out.Bytes(), deflate, nil
+}
+
+var errNotGET = errors.New("handshake error: method must be GET")
 
 // inspectRequest makes the upgrader collect the request for the origin
 // check and Authenticate, and run them before it answers.
@@ -198,14 +211,14 @@ func (s *Server) originAllowed(origin string) bool {
 // readHead reads until the end of the request header. It returns every byte
 // read, with the header being the first headLen of them. A malformed request
 // line is reported as soon as the line is complete.
-func readHead(nc net.Conn, limit int) (buf []byte, headLen int, err error) {
+func readHead(r io.Reader, limit int) (buf []byte, headLen int, err error) {
 	buf = make([]byte, 0, 1024)
 	lineChecked := false
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, rerr := nc.Read(buf[len(buf):cap(buf)])
+		n, rerr := r.Read(buf[len(buf):cap(buf)])
 		from := max(0, len(buf)-3)
 		buf = buf[:len(buf)+n]
 		if !lineChecked {
@@ -259,9 +272,14 @@ func wantsUpgrade(head []byte) bool {
 // refuse answers a handshake with an HTTP error and closes the connection.
 func (s *Server) refuse(nc net.Conn, status int, reason string) {
 	s.log.Debug("handshake refused", "remote", nc.RemoteAddr(), "status", status, "reason", reason)
-	fmt.Fprintf(nc, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s",
-		status, http.StatusText(status), len(reason), reason)
+	nc.Write(refusal(status, reason))
 	lingerClose(nc)
+}
+
+// refusal is an HTTP error response.
+func refusal(status int, reason string) []byte {
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s",
+		status, http.StatusText(status), len(reason), reason)
 }
 
 // lingerClose closes the connection after the peer had a chance to read

@@ -38,6 +38,7 @@ func TestBadHandshakesGetAnHTTPStatus(t *testing.T) {
 		{"version 8", strings.Replace(valid, "Version: 13", "Version: 8", 1), 426},
 		{"header over the size limit", upgradeRequest("/", "X-Big: "+strings.Repeat("a", 20<<10)), 431},
 		{"garbage request line", "\x16\x03\x01 hello\r\n\r\n", 400},
+		{"unparseable protocol version (found by FuzzHandshake)", "GET 0 HTTP/1.A\r\n\r\n", 400},
 		{"plain GET without a handler", "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", 400},
 	}
 	for _, tc := range cases {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -109,6 +110,38 @@ func FuzzDeflateRoundTrip(f *testing.F) {
 		ev, n, err := d.Next(fr)
 		if err != nil || n != len(fr) || ev.Kind != KindMessage || ev.Op != op || !ev.Compressed || !bytes.Equal(ev.Payload, c) {
 			t.Fatalf("level %d: frame decodes to %+v, %d, %v", level, ev, n, err)
+		}
+	})
+}
+
+// FuzzNegotiateDeflate checks that any Sec-WebSocket-Extensions value gets
+// either a decline or a well-formed answer whose parameters agree with it.
+func FuzzNegotiateDeflate(f *testing.F) {
+	for _, seed := range []string{
+		"permessage-deflate; client_max_window_bits",
+		"permessage-deflate; server_max_window_bits=9, permessage-deflate",
+		`x-foo; a="b,c", permessage-deflate; server_no_context_takeover`,
+		"permessage-deflate; client_max_window_bits=16",
+		"",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, offer string) {
+		resp, p, ok := NegotiateDeflate([]string{offer})
+		if !ok {
+			if resp != "" || p != (DeflateParams{}) {
+				t.Fatalf("declined %q with %q %+v", offer, resp, p)
+			}
+			return
+		}
+		if !strings.HasPrefix(resp, "permessage-deflate; server_no_context_takeover; client_no_context_takeover") {
+			t.Fatalf("answer %q to %q", resp, offer)
+		}
+		if p.ServerMaxWindowBits < 8 || p.ServerMaxWindowBits > 15 || !p.ServerNoContextTakeover || !p.ClientNoContextTakeover {
+			t.Fatalf("params %+v for %q", p, offer)
+		}
+		if want := p.ServerMaxWindowBits != 15 || strings.Contains(resp, "server_max_window_bits=15"); want != strings.Contains(resp, "server_max_window_bits") {
+			t.Fatalf("answer %q disagrees with params %+v", resp, p)
 		}
 	})
 }
