@@ -316,4 +316,3 @@ func TestOriginCheck(t *testing.T) {
 		t.Fatalf("Serve with a bad pattern: %v", err)
 	}
 }
-
