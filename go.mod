@@ -11,4 +11,7 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require github.com/gobwas/httphead v0.1.0 // indirect
+require (
+	github.com/gobwas/httphead v0.1.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+)
