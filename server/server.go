@@ -568,7 +568,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.state.Store(shuttingDown)
 	s.closeListenersLocked()
 	s.mu.Unlock()
-	s.handshakes.Wait()
+	// Handshakes under way finish (a client that completes one now is
+	// closed with 1001 like the rest) or time out, unless ctx ends first.
+	handshakesDone := make(chan struct{})
+	go func() {
+		s.handshakes.Wait()
+		close(handshakesDone)
+	}()
+	select {
+	case <-handshakesDone:
+	case <-ctx.Done():
+	}
 	if h := s.httpServer(); h != nil {
 		h.Shutdown(ctx)
 	}
@@ -681,10 +691,8 @@ func (s *Server) register(c *Client) error {
 	s.mu.Unlock()
 
 	c.mu.Lock()
-	c.reasons = needOpen | needRead | needFlush
-	c.sched = true
+	c.scheduleLocked(needOpen | needRead | needFlush) // the 101 is queued
 	c.mu.Unlock()
-	s.runq.push(c)
 	if err := s.poll.Add(c.fd); err != nil {
 		s.log.Error("cannot watch client socket", "client", c.id, "err", err)
 		c.kill(err)
