@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"compress/flate"
 	"context"
 	"errors"
@@ -405,47 +406,22 @@ func (s *Server) checkOptions() error {
 	return nil
 }
 
-func (s *Server) maxMessageSize() int64 {
-	if s.MaxMessageSize > 0 {
-		return s.MaxMessageSize
-	}
-	return DefaultMaxMessageSize
-}
+// The settings with their defaults applied; checkOptions has ruled out
+// negative values.
 
-func (s *Server) maxPendingBytes() int {
-	if s.MaxPendingBytes > 0 {
-		return s.MaxPendingBytes
-	}
-	return DefaultMaxPendingBytes
-}
+func (s *Server) maxMessageSize() int64 { return cmp.Or(s.MaxMessageSize, DefaultMaxMessageSize) }
+
+func (s *Server) maxPendingBytes() int { return cmp.Or(s.MaxPendingBytes, DefaultMaxPendingBytes) }
 
 func (s *Server) handshakeTimeout() time.Duration {
-	if s.HandshakeTimeout > 0 {
-		return s.HandshakeTimeout
-	}
-	return DefaultHandshakeTimeout
+	return cmp.Or(s.HandshakeTimeout, DefaultHandshakeTimeout)
 }
 
-func (s *Server) closeTimeout() time.Duration {
-	if s.CloseTimeout > 0 {
-		return s.CloseTimeout
-	}
-	return DefaultCloseTimeout
-}
+func (s *Server) closeTimeout() time.Duration { return cmp.Or(s.CloseTimeout, DefaultCloseTimeout) }
 
-func (s *Server) readTimeout() time.Duration {
-	if s.ReadTimeout > 0 {
-		return s.ReadTimeout
-	}
-	return DefaultReadTimeout
-}
+func (s *Server) readTimeout() time.Duration { return cmp.Or(s.ReadTimeout, DefaultReadTimeout) }
 
-func (s *Server) writeTimeout() time.Duration {
-	if s.WriteTimeout > 0 {
-		return s.WriteTimeout
-	}
-	return DefaultWriteTimeout
-}
+func (s *Server) writeTimeout() time.Duration { return cmp.Or(s.WriteTimeout, DefaultWriteTimeout) }
 
 // pingTimes returns the keepalive interval and timeout; interval 0 means off.
 func (s *Server) pingTimes() (interval, timeout time.Duration) {
@@ -462,26 +438,13 @@ func (s *Server) pingTimes() (interval, timeout time.Duration) {
 	return interval, timeout
 }
 
-func (s *Server) compressionLevel() int {
-	if s.CompressionLevel != 0 {
-		return s.CompressionLevel
-	}
-	return DefaultCompressionLevel
-}
+func (s *Server) compressionLevel() int { return cmp.Or(s.CompressionLevel, DefaultCompressionLevel) }
 
 func (s *Server) compressionThreshold() int {
-	if s.CompressionThreshold > 0 {
-		return s.CompressionThreshold
-	}
-	return DefaultCompressionThreshold
+	return cmp.Or(s.CompressionThreshold, DefaultCompressionThreshold)
 }
 
-func (s *Server) maxHeaderBytes() int {
-	if s.MaxHeaderBytes > 0 {
-		return s.MaxHeaderBytes
-	}
-	return DefaultMaxHeaderBytes
-}
+func (s *Server) maxHeaderBytes() int { return cmp.Or(s.MaxHeaderBytes, DefaultMaxHeaderBytes) }
 
 // Clients returns a snapshot of the connected clients, in no particular
 // order.
