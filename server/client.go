@@ -3,6 +3,7 @@ package server
 import (
 	"compress/flate"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,19 +28,21 @@ const (
 // concurrent use, from callbacks and from other goroutines.
 type Client struct {
 	id   uint64
-	addr net.Addr
 	srv  *Server
-	fd   int
+	addr netip.AddrPort // the client's address, kept by value: no allocation per client
+	fd   int32
+
 	// deflate is the permessage-deflate mode negotiated in the handshake.
 	deflate deflateMode
 
 	// Owned by the worker that has the client scheduled (c.sched): only it
 	// reads from the socket and touches these.
+	gotEOF   bool    // the peer closed its side of the TCP connection
+	hangup   bool    // the poller reported a hangup: read until gotEOF
+	gotClose bool    // the client's close frame arrived
+	joined   bool    // OnNewClient ran: OnClientLeft is owed
+	in       *[]byte // input not yet decoded, in a pooled buffer; nil while none
 	dec      wsproto.Decoder
-	in       []byte // input not yet decoded; nil while none
-	gotEOF   bool   // the peer closed its side of the TCP connection
-	hangup   bool   // the poller reported a hangup: read until gotEOF
-	gotClose bool   // the client's close frame arrived
 
 	// Times in unix nanoseconds on the server's coarse clock, read by the
 	// sweeper; 0 means none.
@@ -52,39 +55,36 @@ type Client struct {
 	mu           sync.Mutex
 	sched        bool    // queued on or running on a worker; guarded by mu
 	reasons      uint8   // why it is scheduled; guarded by mu
-	out          []chunk // output not yet taken by the socket; guarded by mu
-	outBytes     int     // bytes in out; guarded by mu
 	writeBlocked bool    // the last write hit a full send buffer; guarded by mu
 	readPaused   bool    // reading waits for out to drain; guarded by mu
 	closeSent    bool    // a close frame is queued; no more messages; guarded by mu
 	closeAfter   bool    // end the client once out is written; guarded by mu
 	aborting     bool    // needAbort is pending: no more messages; guarded by mu
-	leftErr      error   // what OnClientLeft will be told; guarded by mu
 	dead         bool    // finished; guarded by mu
+	outBytes     int     // bytes in out; guarded by mu
+	out          []chunk // output not yet taken by the socket; nil when empty; guarded by mu
+	leftErr      error   // what OnClientLeft will be told; guarded by mu
 }
 
 // chunk is a piece of queued output: b[off:] is still to be written. A
-// pooled chunk's array came from outPool and returns there once written.
+// pooled chunk's array came from the buffer pools and returns there once
+// written.
 type chunk struct {
 	b      []byte
 	off    int
 	pooled *[]byte
 }
 
-// outPool holds buffers that small frames for one client are packed into,
-// so a burst of replies leaves in one write without an allocation each.
-var outPool = sync.Pool{New: func() any { b := make([]byte, 0, outChunkSize); return &b }}
-
-const (
-	outChunkSize  = 4096 // size of pooled output buffers
-	smallFrameMax = 1024 // frames up to this size are packed into pooled buffers
-)
+// smallFrameMax is the size up to which frames for one client are packed
+// together into one pooled buffer, so a burst of replies leaves in one
+// write without an allocation each.
+const smallFrameMax = 1024
 
 // ID returns the client's number, unique for the server's lifetime.
 func (c *Client) ID() uint64 { return c.id }
 
 // RemoteAddr returns the client's network address.
-func (c *Client) RemoteAddr() net.Addr { return c.addr }
+func (c *Client) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.addr) }
 
 // SendText queues a text message for the client and returns at once; the
 // message leaves when the socket can take it. It returns ErrClientClosed
@@ -127,22 +127,17 @@ func (c *Client) send(op ws.OpCode, payload []byte) error {
 		return ErrClientClosed
 	}
 	size := wsproto.HeaderSize(len(payload), false) + len(payload)
-	if size <= smallFrameMax {
-		if n := len(c.out); n > 0 && c.out[n-1].pooled != nil && cap(c.out[n-1].b)-len(c.out[n-1].b) >= size {
-			last := &c.out[n-1]
-			last.b = wsproto.AppendFrame(last.b, op, true, payload)
-		} else {
-			pb := outPool.Get().(*[]byte)
-			b := wsproto.AppendFrame((*pb)[:0], op, true, payload)
-			c.out = append(c.out, chunk{b: b, pooled: pb})
-		}
-		c.outBytes += size
+	if n := len(c.out); size <= smallFrameMax && n > 0 && c.out[n-1].pooled != nil &&
+		c.out[n-1].off == 0 && cap(c.out[n-1].b)-len(c.out[n-1].b) >= size {
+		last := &c.out[n-1]
+		last.b = wsproto.AppendFrame(last.b, op, true, payload)
 	} else {
-		b := wsproto.AppendFrame(make([]byte, 0, size), op, true, payload)
-		c.out = append(c.out, chunk{b: b})
-		c.outBytes += size
+		pb := getBuffer(max(size, smallBuffer))
+		*pb = wsproto.AppendFrame((*pb)[:0], op, true, payload)
+		c.out = append(c.out, chunk{b: *pb, pooled: pb})
 	}
-	return c.afterQueueLocked()
+	c.outBytes += size
+	return c.afterQueueLocked(size)
 }
 
 // enqueue queues an encoded frame; shared frames are referenced, not
@@ -155,13 +150,14 @@ func (c *Client) enqueue(frame []byte, shared bool) error {
 	}
 	c.out = append(c.out, chunk{b: frame})
 	c.outBytes += len(frame)
-	return c.afterQueueLocked()
+	return c.afterQueueLocked(len(frame))
 }
 
-// afterQueueLocked enforces the pending-output cap and schedules a flush.
-// c.mu must be held.
-func (c *Client) afterQueueLocked() error {
-	if c.outBytes > c.srv.maxPendingBytes() {
+// afterQueueLocked enforces the pending-output cap and schedules a flush
+// after a message of size bytes was queued. A message alone in the queue
+// is always accepted, however large. c.mu must be held.
+func (c *Client) afterQueueLocked(size int) error {
+	if c.outBytes > c.srv.maxPendingBytes() && c.outBytes > size {
 		c.srv.log.Warn("disconnecting slow consumer", "client", c.id, "pending_bytes", c.outBytes)
 		c.abortLocked(ErrSlowConsumer)
 		return ErrSlowConsumer
@@ -250,7 +246,7 @@ func (c *Client) dropUnsentLocked() {
 		head := c.out[0]
 		c.out = c.out[1:]
 		c.releaseOutLocked()
-		c.out = append(c.out[:0], head)
+		c.out = append(c.out, head)
 		c.outBytes = len(head.b) - head.off
 		return
 	}
@@ -261,12 +257,10 @@ func (c *Client) dropUnsentLocked() {
 func (c *Client) releaseOutLocked() {
 	for i := range c.out {
 		if pb := c.out[i].pooled; pb != nil {
-			*pb = c.out[i].b[:0]
-			outPool.Put(pb)
+			putBuffer(pb)
 		}
-		c.out[i] = chunk{}
 	}
-	c.out = c.out[:0]
+	c.out = nil
 	c.outBytes = 0
 }
 

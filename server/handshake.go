@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -65,7 +66,7 @@ func (s *Server) handshake(nc net.Conn) {
 		s.refuse(nc, http.StatusServiceUnavailable, "server out of resources")
 		return
 	}
-	c := &Client{id: s.nextID.Add(1), addr: remote, srv: s, fd: fd}
+	c := &Client{id: s.nextID.Add(1), addr: addrPort(remote), srv: s, fd: int32(fd)}
 	c.dec.RequireMask = true
 	c.dec.MaxMessageSize = s.maxMessageSize()
 	c.dec.AllowRSV1 = deflate != deflateOff
@@ -74,11 +75,21 @@ func (s *Server) handshake(nc net.Conn) {
 	c.outBytes = len(resp)
 	if len(rest) > 0 {
 		// Frames the client sent right behind its request.
-		c.in = append([]byte(nil), rest...)
+		c.in = getBuffer(len(rest))
+		*c.in = append(*c.in, rest...)
 	}
 	if err := s.register(c); err != nil {
 		closeFD(fd)
 	}
+}
+
+// addrPort returns a TCP address by value; other addresses give the zero
+// AddrPort.
+func addrPort(a net.Addr) netip.AddrPort {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return tcp.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 // answer decides the response to a complete request header: a 101 with

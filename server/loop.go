@@ -135,8 +135,9 @@ func (w *worker) turn(c *Client) {
 	if r&needHangup != 0 {
 		c.hangup = true
 	}
-	if r&needOpen != 0 && s.OnNewClient != nil {
-		if !w.call(c, func() { s.OnNewClient(c) }) {
+	if r&needOpen != 0 {
+		c.joined = true
+		if s.OnNewClient != nil && !w.call(c, func() { s.OnNewClient(c) }) {
 			return
 		}
 	}
@@ -186,7 +187,7 @@ func (w *worker) turn(c *Client) {
 // in its buffered input. more reports that more input may wait in the
 // socket.
 func (w *worker) read(c *Client) (more bool, err error) {
-	n, err := readFD(c.fd, w.buf)
+	n, err := readFD(int(c.fd), w.buf)
 	switch {
 	case err == errWouldBlock:
 		n = 0
@@ -196,31 +197,32 @@ func (w *worker) read(c *Client) (more bool, err error) {
 	case n == 0:
 		c.gotEOF = true
 	}
-	data := w.buf[:n]
-	if len(c.in) > 0 {
-		c.in = append(c.in, data...)
-		data = c.in
-	}
 	if n > 0 {
 		c.lastSeen.Store(w.s.clock.Load())
 	}
+	data := w.buf[:n]
+	if c.in != nil {
+		c.appendInput(data)
+		data = *c.in
+	}
 	used, err := w.decode(c, data)
 	if err != nil {
-		c.in = nil
+		c.releaseInput()
 		return false, err
 	}
 	// Keep the undecoded tail (part of a frame) for the next turn.
 	switch rest := data[used:]; {
 	case len(rest) == 0:
-		c.in = nil
-	case len(c.in) > 0:
-		c.in = c.in[:copy(c.in, rest)]
+		c.releaseInput()
+	case c.in != nil:
+		*c.in = (*c.in)[:copy(*c.in, rest)]
 	default:
-		c.in = append([]byte(nil), rest...)
+		c.in = getBuffer(len(rest))
+		*c.in = append(*c.in, rest...)
 	}
 	// A frame or fragmented message that was started must be finished
 	// within ReadTimeout of its start; trickling bytes does not extend it.
-	if len(c.in) > 0 || c.dec.Buffered() > 0 {
+	if c.in != nil || c.dec.Buffered() > 0 {
 		if c.readDeadline.Load() == 0 {
 			c.readDeadline.Store(w.s.clock.Load() + int64(w.s.readTimeout()))
 		}
@@ -231,6 +233,27 @@ func (w *worker) read(c *Client) (more bool, err error) {
 	// and new bytes will bring a new event. After a hangup no further event
 	// comes, so keep reading until the end of stream or the error shows.
 	return n == len(w.buf) || (c.hangup && n > 0), nil
+}
+
+// appendInput adds data to the client's partial input, moving it to a
+// larger pooled buffer when it does not fit.
+func (c *Client) appendInput(data []byte) {
+	in := *c.in
+	if cap(in)-len(in) < len(data) {
+		bigger := getBuffer(max(2*cap(in), len(in)+len(data)))
+		*bigger = append(*bigger, in...)
+		putBuffer(c.in)
+		c.in = bigger
+	}
+	*c.in = append(*c.in, data...)
+}
+
+// releaseInput drops the client's partial input.
+func (c *Client) releaseInput() {
+	if c.in != nil {
+		putBuffer(c.in)
+		c.in = nil
+	}
 }
 
 // decode handles the frames in data and returns how many bytes were used.
@@ -372,7 +395,7 @@ func (c *Client) flushLocked() error {
 		for ; k < len(c.out) && k < maxIovecs; k++ {
 			iov[k] = c.out[k].b[c.out[k].off:]
 		}
-		n, err := writevFD(c.fd, iov[:k])
+		n, err := writevFD(int(c.fd), iov[:k])
 		if err == errWouldBlock {
 			c.writeBlocked = true
 			if c.writeStall.Load() == 0 {
@@ -399,8 +422,7 @@ func (c *Client) flushLocked() error {
 			}
 			n -= left
 			if ch.pooled != nil {
-				*ch.pooled = ch.b[:0]
-				outPool.Put(ch.pooled)
+				putBuffer(ch.pooled)
 			}
 			*ch = chunk{}
 		}
@@ -410,9 +432,7 @@ func (c *Client) flushLocked() error {
 			c.out = c.out[:m]
 		}
 	}
-	if cap(c.out) > 16 {
-		c.out = nil // don't keep a large queue array on an idle client
-	}
+	c.out = nil // an idle client keeps no queue array
 	if c.writeStall.Load() != 0 {
 		c.writeStall.Store(0)
 	}
@@ -441,10 +461,10 @@ func (w *worker) finish(c *Client, err error) {
 	c.writeStall.Store(0)
 
 	s.unregisterFD(c)
-	c.in = nil
+	c.releaseInput()
 	c.dec.Reset()
 	s.log.Debug("client left", "client", c.id, "err", err)
-	if s.OnClientLeft != nil {
+	if s.OnClientLeft != nil && c.joined {
 		func() {
 			defer func() {
 				if v := recover(); v != nil {
@@ -461,11 +481,12 @@ func (w *worker) finish(c *Client, err error) {
 // entry goes first so that a new client given the same descriptor number is
 // never mistaken for c.
 func (s *Server) unregisterFD(c *Client) {
+	fd := int(c.fd)
 	s.mu.Lock()
-	if c.fd < len(s.table) && s.table[c.fd] == c {
-		s.table[c.fd] = nil
+	if fd < len(s.table) && s.table[fd] == c {
+		s.table[fd] = nil
 		s.nclients--
 	}
 	s.mu.Unlock()
-	closeFD(c.fd)
+	closeFD(int(c.fd))
 }

@@ -627,40 +627,48 @@ func (s *Server) closeListenersLocked() {
 }
 
 // register adds a client that completed its handshake to the table and the
-// poller, and schedules its OnNewClient.
+// poller, and schedules its OnNewClient (and the write of its 101). On an
+// error the client was not added and its descriptor is the caller's.
 func (s *Server) register(c *Client) error {
+	fd := int(c.fd)
+	// Marked scheduled before anyone can see it: an event that arrives
+	// before it is queued below only adds a reason, so OnNewClient still
+	// comes first, and no worker can end it (and close or reuse its
+	// descriptor) before the poller has it.
+	c.sched = true
 	s.mu.Lock()
 	if s.state.Load() == closed {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
-	if c.fd >= len(s.table) {
-		n := 2 * len(s.table)
-		if n < 1024 {
-			n = 1024
-		}
-		for n <= c.fd {
+	if fd >= len(s.table) {
+		n := max(2*len(s.table), 1024)
+		for n <= fd {
 			n *= 2
 		}
 		t := make([]*Client, n)
 		copy(t, s.table)
 		s.table = t
 	}
-	s.table[c.fd] = c
+	s.table[fd] = c
 	c.lastSeen.Store(s.clock.Load())
 	s.nclients++
-	s.live.Add(1)
 	shutting := s.state.Load() == shuttingDown
 	s.mu.Unlock()
 
-	c.mu.Lock()
-	c.scheduleLocked(needOpen | needRead | needFlush) // the 101 is queued
-	c.mu.Unlock()
-	if err := s.poll.Add(c.fd); err != nil {
+	if err := s.poll.Add(fd); err != nil {
 		s.log.Error("cannot watch client socket", "client", c.id, "err", err)
-		c.kill(err)
-		return nil
+		s.mu.Lock()
+		s.table[fd] = nil
+		s.nclients--
+		s.mu.Unlock()
+		return err
 	}
+	s.live.Add(1)
+	c.mu.Lock()
+	c.reasons |= needOpen | needRead | needFlush // the 101 is queued
+	s.runq.push(c)
+	c.mu.Unlock()
 	if shutting {
 		c.Close(ws.StatusGoingAway, "server shutting down")
 	}
