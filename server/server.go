@@ -32,7 +32,7 @@ const (
 const (
 	DefaultAddr             = "127.0.0.1:9001"
 	DefaultMaxMessageSize   = 16 << 20
-	DefaultMaxPendingBytes  = 32 << 20
+	DefaultMaxPendingBytes  = 4 << 20
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second
 	DefaultMaxHeaderBytes   = 16 << 10
@@ -126,8 +126,10 @@ type Server struct {
 	MaxMessageSize int64
 	// MaxPendingBytes caps the output queued for one client and not yet
 	// taken by its socket. A client past it is disconnected with close
-	// code 1008 and ErrSlowConsumer. Reading from a client pauses while
-	// its output queue is over half of this. Zero means DefaultMaxPendingBytes.
+	// code 1008 and ErrSlowConsumer; one message into an empty queue is
+	// always taken, whatever its size. Reading from a client pauses while
+	// its output queue is over half of this. Zero means
+	// DefaultMaxPendingBytes.
 	MaxPendingBytes int
 	// HandshakeTimeout bounds the time from accept to the end of the
 	// handshake. Zero means DefaultHandshakeTimeout.
