@@ -1,0 +1,430 @@
+// Command rawtcp is the floor of the comparison: the cheapest server that
+// wsbench still accepts, written on epoll with golang.org/x/sys/unix and no
+// WebSocket library. No WebSocket server can do less work per message.
+//
+// What it does:
+//   - one goroutine (locked to its thread) runs one edge-triggered epoll
+//     loop for the listener and every connection; no worker pool, no
+//     locks, no goroutine per connection;
+//   - the handshake: reads until the blank line ending the request head,
+//     finds Sec-WebSocket-Key (case-insensitive header name) and answers
+//     with a 101 carrying the Sec-WebSocket-Accept it computed; nothing
+//     else in the request is checked (method, version, Upgrade/Connection
+//     headers, Origin) and no other response is ever sent;
+//   - per read (64 KiB buffer): finds frame boundaries from the 2-14 byte
+//     header, unmasks each payload in place with an 8-bytes-at-a-time XOR
+//     loop, and appends an unmasked header (same FIN bit and opcode) plus
+//     the payload to one output buffer;
+//   - echo: that buffer goes back to the sender with one write per read;
+//   - broadcast: the data frames of one read form one batch that is written
+//     to every upgraded connection with one write per connection per read
+//     batch (a socket that cannot take it all keeps the rest in a per-
+//     connection buffer flushed on EPOLLOUT; over 64 MiB pending it is
+//     dropped);
+//   - a close frame is answered with a close frame carrying the same
+//     payload, then the socket is closed; a ping is answered with a pong.
+//
+// What it does not do: no validation at all (reserved bits, opcodes, the
+// mask bit, control frame sizes, fragmentation order, UTF-8, close codes),
+// no reassembly of fragmented messages (each frame is echoed as it came,
+// which happens to be valid for wsbench's single-frame messages), no
+// message size limit, no handshake or close timeouts, no TLS, no HTTP.
+package main
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/wsloop/wsloop/bench/internal/srvutil"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	readSize      = 64 << 10
+	maxHead       = 8 << 10
+	maxPending    = 64 << 20
+	wsGUID        = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+	opClose       = 0x8
+	opPing        = 0x9
+	opPong        = 0xA
+	connEvents    = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	listenBacklog = 4096
+)
+
+type conn struct {
+	fd      int
+	ws      bool   // handshake done
+	in      []byte // input not yet parsed (partial head or frame)
+	out     []byte // output the socket has not taken yet
+	closing bool   // close once out is written
+}
+
+type loop struct {
+	ep        int
+	lfd       int
+	broadcast bool
+	conns     []*conn // by descriptor
+	wsConns   map[*conn]struct{}
+	buf       []byte // read buffer
+	reply     []byte // replies to the connection being read
+	batch     []byte // broadcast frames of the current read
+}
+
+func main() {
+	o := srvutil.Parse("rawtcp")
+	l, err := newLoop(o.Addr, o.Mode == srvutil.Broadcast)
+	if err != nil {
+		srvutil.Fatalf("rawtcp: %v", err)
+	}
+	srvutil.Run(o, l.run)
+}
+
+func newLoop(addr string, broadcast bool) (*loop, error) {
+	ta, err := net.ResolveTCPAddr("tcp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	sa := &unix.SockaddrInet4{Port: ta.Port}
+	copy(sa.Addr[:], ta.IP.To4())
+	if err := unix.Bind(lfd, sa); err != nil {
+		return nil, err
+	}
+	if err := unix.Listen(lfd, listenBacklog); err != nil {
+		return nil, err
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lfd)}); err != nil {
+		return nil, err
+	}
+	return &loop{ep: ep, lfd: lfd, broadcast: broadcast, wsConns: map[*conn]struct{}{}, buf: make([]byte, readSize)}, nil
+}
+
+func (l *loop) run() error {
+	runtime.LockOSThread()
+	events := make([]unix.EpollEvent, 1024)
+	for {
+		n, err := unix.EpollWait(l.ep, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			ev := &events[i]
+			fd := int(ev.Fd)
+			if fd == l.lfd {
+				l.accept()
+				continue
+			}
+			if fd >= len(l.conns) || l.conns[fd] == nil {
+				continue
+			}
+			c := l.conns[fd]
+			if ev.Events&unix.EPOLLOUT != 0 && len(c.out) > 0 {
+				if !l.flush(c) {
+					continue
+				}
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				l.readAll(c, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+			}
+		}
+	}
+}
+
+func (l *loop) accept() {
+	for {
+		fd, _, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch {
+		case err == unix.EINTR || err == unix.ECONNABORTED:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EMFILE || err == unix.ENFILE:
+			time.Sleep(time.Millisecond) // the listener stays readable: try later
+			return
+		case err != nil:
+			return
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		c := &conn{fd: fd}
+		for fd >= len(l.conns) {
+			l.conns = append(l.conns, make([]*conn, len(l.conns)+1024)...)
+		}
+		l.conns[fd] = c
+		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: connEvents, Fd: int32(fd)}); err != nil {
+			l.drop(c)
+		}
+	}
+}
+
+// readAll reads until the socket is drained (edge-triggered), handling what
+// each read brought before the next read. A short read means drained unless
+// the peer hung up (then it reads on to see the end of stream).
+func (l *loop) readAll(c *conn, hangup bool) {
+	for {
+		n, err := unix.Read(c.fd, l.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return
+		}
+		if err != nil || n == 0 {
+			l.drop(c)
+			return
+		}
+		data := l.buf[:n]
+		if len(c.in) > 0 {
+			c.in = append(c.in, data...)
+			data = c.in
+		}
+		rest, ok := l.handle(c, data)
+		if !ok {
+			return
+		}
+		if len(rest) == 0 {
+			c.in = c.in[:0]
+			if cap(c.in) > readSize {
+				c.in = nil
+			}
+		} else {
+			c.in = append(c.in[:0], rest...) // may overlap: append copies forward
+		}
+		if n < len(l.buf) && !hangup {
+			return // drained; edge-triggered epoll reports new bytes
+		}
+	}
+}
+
+// handle processes data from c and returns the unparsed tail; false means c
+// was dropped.
+func (l *loop) handle(c *conn, data []byte) ([]byte, bool) {
+	if !c.ws {
+		i := bytes.Index(data, []byte("\r\n\r\n"))
+		if i < 0 {
+			if len(data) > maxHead {
+				l.drop(c)
+				return nil, false
+			}
+			return data, true
+		}
+		key := findKey(data[:i])
+		if key == nil {
+			l.drop(c)
+			return nil, false
+		}
+		if !l.send(c, acceptResponse(key)) {
+			return nil, false
+		}
+		c.ws = true
+		srvutil.Conns.Add(1)
+		if l.broadcast {
+			l.wsConns[c] = struct{}{}
+		}
+		data = data[i+4:]
+	}
+	l.reply = l.reply[:0]
+	l.batch = l.batch[:0]
+	for len(data) >= 2 {
+		b0, b1 := data[0], data[1]
+		plen := uint64(b1 & 0x7f)
+		hl := 2
+		switch plen {
+		case 126:
+			if len(data) < 4 {
+				break
+			}
+			plen, hl = uint64(binary.BigEndian.Uint16(data[2:])), 4
+		case 127:
+			if len(data) < 10 {
+				break
+			}
+			plen, hl = binary.BigEndian.Uint64(data[2:]), 10
+		}
+		if plen >= 126 && hl == 2 {
+			break // extended length not complete yet
+		}
+		masked := b1&0x80 != 0
+		if masked {
+			hl += 4
+		}
+		if len(data) < hl || uint64(len(data)-hl) < plen {
+			break
+		}
+		payload := data[hl : hl+int(plen)]
+		if masked {
+			unmask(payload, data[hl-4:hl])
+		}
+		data = data[hl+int(plen):]
+		switch op := b0 & 0x0f; op {
+		case opClose:
+			l.reply = append(appendHeader(l.reply, 0x80|opClose, len(payload)), payload...)
+			c.closing = true
+		case opPing:
+			l.reply = append(appendHeader(l.reply, 0x80|opPong, len(payload)), payload...)
+		case opPong:
+		default:
+			if l.broadcast {
+				l.batch = append(appendHeader(l.batch, b0, len(payload)), payload...)
+			} else {
+				l.reply = append(appendHeader(l.reply, b0, len(payload)), payload...)
+			}
+		}
+		if c.closing {
+			break
+		}
+	}
+	if len(l.batch) > 0 {
+		for d := range l.wsConns {
+			if d != c && !d.closing {
+				l.send(d, l.batch)
+			}
+		}
+		if !c.closing && !l.send(c, l.batch) {
+			return nil, false
+		}
+	}
+	if len(l.reply) > 0 && !l.send(c, l.reply) {
+		return nil, false
+	}
+	if c.closing {
+		if len(c.out) == 0 {
+			l.drop(c)
+		}
+		return nil, false
+	}
+	return data, true
+}
+
+// send writes b to c with one write, keeping what the socket does not
+// take; false means c was dropped.
+func (l *loop) send(c *conn, b []byte) bool {
+	if len(c.out) > 0 {
+		if len(c.out)+len(b) > maxPending {
+			l.drop(c)
+			return false
+		}
+		c.out = append(c.out, b...)
+		return true
+	}
+	for {
+		n, err := unix.Write(c.fd, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			n = 0
+		case err != nil:
+			l.drop(c)
+			return false
+		}
+		if n < len(b) {
+			c.out = append(c.out, b[n:]...)
+		}
+		return true
+	}
+}
+
+// flush writes pending output on EPOLLOUT; false means c was dropped.
+func (l *loop) flush(c *conn) bool {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return true
+		}
+		if err != nil {
+			l.drop(c)
+			return false
+		}
+		c.out = c.out[:copy(c.out, c.out[n:])]
+	}
+	if cap(c.out) > readSize {
+		c.out = nil
+	}
+	if c.closing {
+		l.drop(c)
+		return false
+	}
+	return true
+}
+
+func (l *loop) drop(c *conn) {
+	if l.conns[c.fd] != c {
+		return
+	}
+	l.conns[c.fd] = nil
+	if c.ws {
+		srvutil.Conns.Add(-1)
+		delete(l.wsConns, c)
+	}
+	unix.Close(c.fd) // also removes it from the epoll set
+}
+
+// unmask XORs p with the 4-byte key, 8 bytes at a time.
+func unmask(p, key []byte) {
+	k32 := binary.LittleEndian.Uint32(key)
+	k64 := uint64(k32) | uint64(k32)<<32
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		binary.LittleEndian.PutUint64(p[i:], binary.LittleEndian.Uint64(p[i:])^k64)
+	}
+	for ; i < len(p); i++ {
+		p[i] ^= key[i&3]
+	}
+}
+
+func appendHeader(dst []byte, b0 byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(dst, b0, byte(n))
+	case n <= 0xffff:
+		return append(dst, b0, 126, byte(n>>8), byte(n))
+	}
+	dst = append(dst, b0, 127)
+	return binary.BigEndian.AppendUint64(dst, uint64(n))
+}
+
+// findKey returns the value of the Sec-WebSocket-Key header in head.
+func findKey(head []byte) []byte {
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Key")) {
+			return bytes.TrimSpace(value)
+		}
+	}
+	return nil
+}
+
+func acceptResponse(key []byte) []byte {
+	h := sha1.New()
+	h.Write(key)
+	h.Write([]byte(wsGUID))
+	var sum [sha1.Size]byte
+	resp := []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
+	resp = base64.StdEncoding.AppendEncode(resp, h.Sum(sum[:0]))
+	return append(resp, "\r\n\r\n"...)
+}
