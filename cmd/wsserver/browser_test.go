@@ -33,6 +33,7 @@ import (
 
 	"github.com/wsloop/wsloop/internal/chromium"
 	"github.com/wsloop/wsloop/server"
+	"github.com/wsloop/wsloop/internal/testlog"
 )
 
 // Timeouts are generous: the test must pass on a slow, shared 2-core
@@ -49,7 +50,7 @@ func TestBrowserChat(t *testing.T) {
 	bin := chromium.Find(t)
 
 	// The demo server, exactly as run builds it, on a free loopback port.
-	srvLog := &lockedBuffer{}
+	srvLog := &testlog.Buffer{}
 	logger := slog.New(slog.NewTextHandler(srvLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := newServer("chat", logger)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -133,12 +134,12 @@ func TestBrowserChat(t *testing.T) {
 
 // checkPageServed fetches the page once without a browser, so that a broken
 // page handler fails with a plain message rather than a browser timeout.
-func checkPageServed(t *testing.T, url string, srvLog *lockedBuffer) {
+func checkPageServed(t *testing.T, url string, srvLog *testlog.Buffer) {
 	t.Helper()
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get(url)
 	if err != nil {
-		t.Fatalf("GET %s: %v\nserver log:\n%s", url, err, srvLog.tail(40))
+		t.Fatalf("GET %s: %v\nserver log:\n%s", url, err, srvLog.Tail(40))
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -156,7 +157,7 @@ type browserTest struct {
 	t      *testing.T
 	ctx    context.Context
 	srv    *server.Server
-	srvLog *lockedBuffer
+	srvLog *testlog.Buffer
 	chrome *chromium.Browser
 	cdp    *chromium.Conn
 
@@ -374,42 +375,9 @@ func (bt *browserTest) diagnostics() string {
 			fmt.Fprintf(&b, "--- DevTools events (console, exceptions, crashes):\n    %s\n", strings.Join(ev, "\n    "))
 		}
 	}
-	fmt.Fprintf(&b, "--- server log (tail):\n%s", bt.srvLog.tail(40))
+	fmt.Fprintf(&b, "--- server log (tail):\n%s", bt.srvLog.Tail(40))
 	if bt.chrome != nil {
 		fmt.Fprintf(&b, "--- Chromium output (tail):\n%s", bt.chrome.Output(60))
-	}
-	return b.String()
-}
-
-// lockedBuffer is the server's log: written by its goroutines, read by
-// failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// tail returns the last n lines, indented.
-func (l *lockedBuffer) tail(n int) string {
-	l.mu.Lock()
-	s := strings.TrimRight(l.buf.String(), "\n")
-	l.mu.Unlock()
-	if s == "" {
-		return "    (empty)\n"
-	}
-	lines := strings.Split(s, "\n")
-	var b strings.Builder
-	if len(lines) > n {
-		fmt.Fprintf(&b, "    (%d earlier lines not shown)\n", len(lines)-n)
-		lines = lines[len(lines)-n:]
-	}
-	for _, line := range lines {
-		fmt.Fprintf(&b, "    %s\n", line)
 	}
 	return b.String()
 }

@@ -13,7 +13,6 @@
 package interop
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/wsloop/wsloop/server"
+	"github.com/wsloop/wsloop/internal/testlog"
 )
 
 // compressionModes are the settings of the server's permessage-deflate
@@ -201,7 +201,7 @@ type harness struct {
 	t   *testing.T
 	srv *server.Server
 	url string // ws://127.0.0.1:PORT/
-	log *lockedBuffer
+	log *testlog.Buffer
 
 	mu      sync.Mutex
 	joined  int
@@ -220,7 +220,7 @@ type leftEvent struct {
 // until the test ends.
 func startServer(t *testing.T, compression bool) *harness {
 	t.Helper()
-	h := &harness{t: t, log: &lockedBuffer{}, roles: map[uint64]string{}, left: make(chan leftEvent, 16)}
+	h := &harness{t: t, log: &testlog.Buffer{}, roles: map[uint64]string{}, left: make(chan leftEvent, 16)}
 	h.srv = &server.Server{
 		Logger:       slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnNewClient:  h.onNewClient,
@@ -338,7 +338,7 @@ wait:
 		t.Errorf("server: clients left as %+v, want one main and one server-close", events)
 	}
 	if t.Failed() {
-		t.Logf("server log (tail):\n%s", h.log.tail(40))
+		t.Logf("server log (tail):\n%s", h.log.Tail(40))
 	}
 }
 
@@ -351,40 +351,4 @@ func missing(t *testing.T, format string, args ...any) {
 		t.Fatalf("CI=%s: %s", ci, msg)
 	}
 	t.Skip(msg)
-}
-
-// lockedBuffer collects output written by several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// tail returns the last n lines, indented.
-func (l *lockedBuffer) tail(n int) string {
-	s := strings.TrimRight(l.String(), "\n")
-	if s == "" {
-		return "    (empty)\n"
-	}
-	lines := strings.Split(s, "\n")
-	var b strings.Builder
-	if len(lines) > n {
-		fmt.Fprintf(&b, "    (%d earlier lines not shown)\n", len(lines)-n)
-		lines = lines[len(lines)-n:]
-	}
-	for _, line := range lines {
-		fmt.Fprintf(&b, "    %s\n", line)
-	}
-	return b.String()
 }
