@@ -32,8 +32,8 @@ import (
 	"time"
 
 	"github.com/wsloop/wsloop/internal/chromium"
-	"github.com/wsloop/wsloop/server"
 	"github.com/wsloop/wsloop/internal/testlog"
+	"github.com/wsloop/wsloop/server"
 )
 
 // Timeouts are generous: the test must pass on a slow, shared 2-core

@@ -24,8 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsloop/wsloop/server"
 	"github.com/wsloop/wsloop/internal/testlog"
+	"github.com/wsloop/wsloop/server"
 )
 
 // compressionModes are the settings of the server's permessage-deflate
