@@ -119,7 +119,7 @@ func (c *Client) Close(code ws.StatusCode, reason string) error {
 func (c *Client) send(op ws.OpCode, payload []byte) error {
 	if c.deflate != deflateOff && len(payload) >= c.srv.compressionThreshold() {
 		// Compress outside the lock: it is the expensive part.
-		return c.enqueue(c.srv.compressFrame(c.deflate, op, payload), false)
+		return c.enqueue(c.srv.compressFrame(c.deflate, op, payload))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -140,9 +140,9 @@ func (c *Client) send(op ws.OpCode, payload []byte) error {
 	return c.afterQueueLocked(size)
 }
 
-// enqueue queues an encoded frame; shared frames are referenced, not
-// copied, and must never change.
-func (c *Client) enqueue(frame []byte, shared bool) error {
+// enqueue queues an encoded frame by reference, not by copy: the frame may
+// be shared by several clients and must never change.
+func (c *Client) enqueue(frame []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent || c.aborting || c.dead {

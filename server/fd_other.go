@@ -11,4 +11,3 @@ func detach(nc net.Conn) (int, error)             { return -1, errUnsupported }
 func readFD(fd int, p []byte) (int, error)        { return 0, errUnsupported }
 func writevFD(fd int, bufs [][]byte) (int, error) { return 0, errUnsupported }
 func closeFD(fd int) error                        { return errUnsupported }
-func resetFD(fd int)                              {}

@@ -99,8 +99,3 @@ func writevFD(fd int, bufs [][]byte) (int, error) {
 
 // closeFD closes a descriptor taken by detach.
 func closeFD(fd int) error { return unix.Close(fd) }
-
-// resetFD makes the next close send a TCP reset instead of a FIN.
-func resetFD(fd int) {
-	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-}

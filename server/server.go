@@ -497,10 +497,10 @@ func (s *Server) broadcast(op ws.OpCode, payload []byte) {
 			if compressed[c.deflate] == nil {
 				compressed[c.deflate] = s.compressFrame(c.deflate, op, payload)
 			}
-			c.enqueue(compressed[c.deflate], true)
+			c.enqueue(compressed[c.deflate])
 			continue
 		}
-		c.enqueue(plain, true)
+		c.enqueue(plain)
 	}
 }
 
