@@ -64,6 +64,9 @@ type Client struct {
 	outBytes     int     // bytes in out; guarded by mu
 	out          []chunk // output not yet taken by the socket; nil when empty; guarded by mu
 	leftErr      error   // what OnClientLeft will be told; guarded by mu
+
+	rooms     []membership // rooms joined; guarded by srv.roomsMu
+	leftRooms bool         // the client is going: no more joins; guarded by srv.roomsMu
 }
 
 // chunk is a piece of queued output: b[off:] is still to be written. A

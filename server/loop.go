@@ -461,6 +461,7 @@ func (w *worker) finish(c *Client, err error) {
 	c.writeStall.Store(0)
 
 	s.unregisterFD(c)
+	s.leaveAllRooms(c)
 	c.releaseInput()
 	c.dec.Reset()
 	s.log.Debug("client left", "client", c.id, "err", err)

@@ -201,6 +201,9 @@ type Server struct {
 	left       chan struct{} // receives a value whenever a client leaves
 	clock      atomic.Int64  // coarse now in unix nanoseconds, ticked by the sweeper
 	nextID     atomic.Uint64
+
+	roomsMu sync.RWMutex
+	rooms   map[string]*room // rooms with members, by name; guarded by roomsMu
 }
 
 const (
@@ -484,24 +487,55 @@ func (s *Server) BroadcastBinary(data []byte) {
 }
 
 func (s *Server) broadcast(op ws.OpCode, payload []byte) {
-	plain := encodeFrame(op, payload)
-	var compressed [deflateHuffmanOnly + 1][]byte
-	compress := s.Compression && len(payload) >= s.compressionThreshold()
+	f := s.newFrames(op, payload)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.table {
-		if c == nil {
-			continue
+		if c != nil {
+			c.enqueue(f.forClient(c))
 		}
-		if compress && c.deflate != deflateOff {
-			if compressed[c.deflate] == nil {
-				compressed[c.deflate] = s.compressFrame(c.deflate, op, payload)
-			}
-			c.enqueue(compressed[c.deflate])
-			continue
-		}
-		c.enqueue(plain)
 	}
+}
+
+// fanOut queues one message for each of clients, encoded once per
+// compression mode.
+func (s *Server) fanOut(clients []*Client, op ws.OpCode, payload []byte) {
+	f := s.newFrames(op, payload)
+	for _, c := range clients {
+		c.enqueue(f.forClient(c))
+	}
+}
+
+// frames is one message encoded for many clients: plain, and compressed
+// once per compression mode, the first time a client needs it.
+type frames struct {
+	s          *Server
+	op         ws.OpCode
+	payload    []byte
+	plain      []byte
+	compress   bool
+	compressed [deflateHuffmanOnly + 1][]byte
+}
+
+func (s *Server) newFrames(op ws.OpCode, payload []byte) *frames {
+	return &frames{
+		s:        s,
+		op:       op,
+		payload:  payload,
+		plain:    encodeFrame(op, payload),
+		compress: s.Compression && len(payload) >= s.compressionThreshold(),
+	}
+}
+
+// forClient returns the frame to queue for c; it must not be changed.
+func (f *frames) forClient(c *Client) []byte {
+	if !f.compress || c.deflate == deflateOff {
+		return f.plain
+	}
+	if f.compressed[c.deflate] == nil {
+		f.compressed[c.deflate] = f.s.compressFrame(c.deflate, f.op, f.payload)
+	}
+	return f.compressed[c.deflate]
 }
 
 // DenyNewConnections makes the server refuse new handshakes with the given
