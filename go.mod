@@ -13,5 +13,6 @@ require (
 
 require (
 	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/pires/go-proxyproto v0.15.0 // indirect
 	go.uber.org/goleak v1.3.0 // indirect
 )

@@ -22,6 +22,16 @@ const (
 	needKill                     // end the client now, with c.leftErr
 	needHangup                   // the peer hung up: read until end of stream or error
 	needAbort                    // send a close frame for c.leftErr and end the client
+	needAuthed                   // Authenticate returned
+)
+
+// A client's state, owned by the worker that has it scheduled.
+const (
+	stHandshake uint8 = iota // reading the request (and PROXY header)
+	stAuth                   // Authenticate is running
+	stLinger                 // refused: the response goes out, input is discarded
+	stOpen                   // upgraded: frames
+	stListener               // not a client: a listening socket (isListener)
 )
 
 // A Client is one connected WebSocket client. Its methods are safe for
@@ -34,14 +44,20 @@ type Client struct {
 
 	// deflate is the permessage-deflate mode negotiated in the handshake.
 	deflate deflateMode
+	// isListener marks the entry that stands for a listening socket.
+	isListener bool
+	// tr carries the client's bytes when it is not a plain descriptor.
+	tr transport
 
 	// Owned by the worker that has the client scheduled (c.sched): only it
 	// reads from the socket and touches these.
-	gotEOF   bool    // the peer closed its side of the TCP connection
-	hangup   bool    // the poller reported a hangup: read until gotEOF
-	gotClose bool    // the client's close frame arrived
-	joined   bool    // OnNewClient ran: OnClientLeft is owed
-	in       *[]byte // input not yet decoded, in a pooled buffer; nil while none
+	state    uint8           // stHandshake ... stOpen
+	hs       *handshakeState // the handshake, until OnNewClient returned
+	gotEOF   bool            // the peer closed its side of the TCP connection
+	hangup   bool            // the poller reported a hangup: read until gotEOF
+	gotClose bool            // the client's close frame arrived
+	joined   bool            // OnNewClient ran: OnClientLeft is owed
+	in       *[]byte         // input not yet decoded, in a pooled buffer; nil while none
 	dec      wsproto.Decoder
 
 	// Times in unix nanoseconds on the server's coarse clock, read by the
@@ -65,6 +81,8 @@ type Client struct {
 	out          []chunk // output not yet taken by the socket; nil when empty; guarded by mu
 	leftErr      error   // what OnClientLeft will be told; guarded by mu
 
+	listed bool // upgraded: in Clients, Len and broadcasts; guarded by srv.mu
+
 	rooms     []membership // rooms joined; guarded by srv.roomsMu
 	leftRooms bool         // the client is going: no more joins; guarded by srv.roomsMu
 }
@@ -86,8 +104,21 @@ const smallFrameMax = 1024
 // ID returns the client's number, unique for the server's lifetime.
 func (c *Client) ID() uint64 { return c.id }
 
-// RemoteAddr returns the client's network address.
+// RemoteAddr returns the client's network address: the original client's,
+// as a PROXY protocol header or a trusted proxy's X-Forwarded-For or
+// Forwarded header tells it, when Server.ProxyProtocol or
+// Server.TrustedProxies say to believe them (see there).
 func (c *Client) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.addr) }
+
+// Request returns the client's opening handshake. It is there during
+// OnNewClient (for example to join the room its path names) and nil
+// afterwards: keep what you need of it.
+func (c *Client) Request() *Request {
+	if c.hs == nil {
+		return nil
+	}
+	return c.hs.req
+}
 
 // SendText queues a text message for the client and returns at once; the
 // message leaves when the socket can take it. It returns ErrClientClosed

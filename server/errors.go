@@ -49,6 +49,10 @@ var ErrCallbackPanic = errors.New("server: callback panicked")
 
 var errUnsupported = poller.ErrUnsupported
 
+// errNoDescriptor is detach's answer for a connection that has no socket
+// descriptor to take, or a system where the server cannot poll one.
+var errNoDescriptor = errors.New("server: connection has no descriptor to poll")
+
 // closeFor is the close frame sent to a client the server cuts off for err.
 func closeFor(err error) (ws.StatusCode, string) {
 	switch {

@@ -3,7 +3,6 @@
 package server
 
 import (
-	"errors"
 	"net"
 	"os"
 	"syscall"
@@ -20,7 +19,7 @@ import (
 func detach(nc net.Conn) (int, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return -1, errors.New("server: connection type " + connTypeName(nc) + " has no file descriptor")
+		return -1, errNoDescriptor
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
@@ -99,3 +98,34 @@ func writevFD(fd int, bufs [][]byte) (int, error) {
 
 // closeFD closes a descriptor taken by detach.
 func closeFD(fd int) error { return unix.Close(fd) }
+
+// shutdownWriteFD sends the end of stream after what was written.
+func shutdownWriteFD(fd int) { unix.Shutdown(fd, unix.SHUT_WR) }
+
+// writeFD writes b with one system call; see writevFD.
+func writeFD(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, errWouldBlock
+		default:
+			return 0, os.NewSyscallError("write", err)
+		}
+	}
+}
+
+// fileConn returns a net.Conn on a duplicate of fd, run by the Go runtime.
+func fileConn(fd int) (net.Conn, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err)
+	}
+	f := os.NewFile(uintptr(dup), "client")
+	defer f.Close() // net.FileConn made its own duplicate
+	return net.FileConn(f)
+}

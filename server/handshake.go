@@ -6,106 +6,130 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"path"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/wsloop/wsloop/wsproto"
 )
 
-var errHeadTooLarge = errors.New("request header too large")
-var errBadRequestLine = errors.New("malformed request line")
+// The opening handshake has three ways in, all ending in answer and
+// authenticate below:
+//
+//   - on the event loop (handshake_loop.go): a connection accepted by the
+//     workers from a listener the poller watches; its request is read as
+//     it arrives, with no goroutine and nothing but its bytes held;
+//   - on a goroutine of its own (handshake_conn.go): TLS, listeners without
+//     a descriptor, and systems without a poller;
+//   - from an http.Server (http.go): Upgrade and ServeHTTP hijack the
+//     connection once net/http has parsed the request.
 
-// handshake runs on a goroutine of its own for each accepted connection,
-// with the Go runtime waiting for its bytes, until the connection is
-// upgraded (and handed to the poller), refused, or passed to Handler.
-func (s *Server) handshake(nc net.Conn) {
-	defer s.handshakes.Done()
-	nc.SetDeadline(time.Now().Add(s.handshakeTimeout()))
+var (
+	errHeadTooLarge   = errors.New("request header too large")
+	errBadRequestLine = errors.New("malformed request line")
+)
 
-	buf, headLen, err := readHead(nc, s.maxHeaderBytes())
-	switch {
-	case errors.Is(err, errHeadTooLarge):
-		s.refuse(nc, http.StatusRequestHeaderFieldsTooLarge, "handshake error: request header over the size limit")
-		return
-	case errors.Is(err, errBadRequestLine):
-		s.refuse(nc, http.StatusBadRequest, "handshake error: malformed request line")
-		return
-	case err != nil:
-		s.log.Debug("handshake not completed", "remote", nc.RemoteAddr(), "err", err)
-		nc.Close()
-		return
-	}
-	head, rest := buf[:headLen], buf[headLen:]
-	if s.Handler != nil && !wantsUpgrade(head) {
-		s.serveHTTP(nc, buf)
-		return
-	}
+// handshakeState is what a client holds while its handshake is under way;
+// it is dropped once OnNewClient has returned.
+type handshakeState struct {
+	req     *Request
+	resp    []byte      // the 101 response, once the request passed every check
+	deflate deflateMode // the permessage-deflate mode agreed
+	authErr error       // Authenticate's answer; written before needAuthed is raised
+	scanned int         // bytes of input already searched for the end of the head
+	proxied bool        // the PROXY protocol header was read
+	shut    bool        // a refused client's output was shut down
+}
 
-	// The response is not written yet: a refusal goes out on the Go
-	// connection, and a 101 only once the socket is ours, so that a client
-	// never sees a 101 for a connection that cannot be kept.
-	resp, deflate, err := s.answer(head, nc.RemoteAddr())
-	if err != nil {
-		s.log.Debug("handshake refused", "remote", nc.RemoteAddr(), "err", err)
-		nc.Write(resp)
-		lingerClose(nc)
-		return
+// scanHead looks for the end of the request head at the start of buf,
+// which holds every byte read so far; from is how much of buf earlier
+// calls searched. It returns the head's length once it is complete, 0 while
+// more is needed, errBadRequestLine as soon as a malformed first line is
+// complete, and errHeadTooLarge once buf passes limit without a complete
+// head.
+func scanHead(buf []byte, from, limit int) (int, error) {
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 && (from <= i) {
+		if !validRequestLine(buf[:i]) {
+			return 0, errBadRequestLine
+		}
 	}
-	remote := nc.RemoteAddr()
-	fd, err := detach(nc)
-	if err != nil {
-		s.log.Error("cannot take over upgraded connection", "remote", remote, "err", err)
-		s.refuse(nc, http.StatusServiceUnavailable, "server out of resources")
-		return
+	start := max(0, from-3)
+	if i := bytes.Index(buf[start:], []byte("\r\n\r\n")); i >= 0 && start+i+4 <= limit {
+		return start + i + 4, nil
 	}
-	c := &Client{id: s.nextID.Add(1), addr: addrPort(remote), srv: s, fd: int32(fd)}
-	c.dec.RequireMask = true
-	c.dec.MaxMessageSize = s.maxMessageSize()
-	c.dec.AllowRSV1 = deflate != deflateOff
-	c.deflate = deflate
-	c.out = append(c.out, chunk{b: resp})
-	c.outBytes = len(resp)
-	if len(rest) > 0 {
-		// Frames the client sent right behind its request.
-		c.in = getBuffer(len(rest))
-		*c.in = append(*c.in, rest...)
+	if len(buf) > limit {
+		return 0, errHeadTooLarge
 	}
-	if err := s.register(c); err != nil {
-		closeFD(fd)
+	return 0, nil
+}
+
+// readHead reads until the end of the request head. It returns every byte
+// read, with the head being the first headLen of them.
+func readHead(r io.Reader, limit int) (buf []byte, headLen int, err error) {
+	buf = make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		from := len(buf)
+		n, rerr := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		headLen, err := scanHead(buf, from, limit)
+		if err != nil || headLen > 0 {
+			return buf, headLen, err
+		}
+		if rerr != nil {
+			return nil, 0, rerr
+		}
 	}
 }
 
-// addrPort returns a TCP address by value; other addresses give the zero
-// AddrPort.
-func addrPort(a net.Addr) netip.AddrPort {
-	if tcp, ok := a.(*net.TCPAddr); ok {
-		return tcp.AddrPort()
+// validRequestLine checks the shape "METHOD SP target SP HTTP/1.x" (with the
+// line's CR, if any).
+func validRequestLine(line []byte) bool {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, proto, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || len(method) == 0 || len(target) == 0 {
+		return false
 	}
-	return netip.AddrPort{}
+	for _, b := range method {
+		if b < 'A' || b > 'Z' {
+			return false
+		}
+	}
+	return bytes.HasPrefix(proto, []byte("HTTP/1."))
 }
 
-// answer decides the response to a complete request header: a 101 with
-// the permessage-deflate mode agreed, or, with a non-nil error saying why,
-// an HTTP error response.
-func (s *Server) answer(head []byte, remote net.Addr) (resp []byte, deflate deflateMode, err error) {
+// headRefusal is the response to a head that scanHead rejected.
+func headRefusal(err error) []byte {
+	if errors.Is(err, errHeadTooLarge) {
+		return refusal(http.StatusRequestHeaderFieldsTooLarge, "handshake error: request header over the size limit")
+	}
+	return refusal(http.StatusBadRequest, "handshake error: malformed request line")
+}
+
+// answer checks a complete request head and decides the response: a 101
+// with the permessage-deflate mode agreed, or, with a non-nil error saying
+// why, an HTTP error response. It fills req from the head. Authenticate is
+// not called here (see authenticate): it may block, and the event loop
+// runs it elsewhere.
+func (s *Server) answer(head []byte, req *Request) (resp []byte, deflate deflateMode, err error) {
 	if !bytes.HasPrefix(head, []byte("GET ")) {
 		return refusal(http.StatusBadRequest, "handshake error: method must be GET"), 0, errNotGET
 	}
 	if d := s.denied.Load(); d != nil {
 		return refusal(d.Status, d.Reason), 0, d
 	}
-	u := ws.Upgrader{}
-	if s.Authenticate != nil || len(s.AllowedOrigins) > 0 {
-		s.inspectRequest(&u, remote)
+	if s.state.Load() != serving {
+		return refusal(http.StatusServiceUnavailable, "server shutting down"), 0, ErrServerClosed
 	}
+	u := ws.Upgrader{}
+	s.collectRequest(&u, req)
 	if s.Compression {
 		deflate = s.negotiateDeflate(&u, head)
 	}
@@ -127,10 +151,10 @@ func (s *Server) answer(head []byte, remote net.Addr) (resp []byte, deflate defl
 
 var errNotGET = errors.New("handshake error: method must be GET")
 
-// inspectRequest makes the upgrader collect the request for the origin
-// check and Authenticate, and run them before it answers.
-func (s *Server) inspectRequest(u *ws.Upgrader, remote net.Addr) {
-	req := &Request{RemoteAddr: remote, Header: make(http.Header)}
+// collectRequest makes the upgrader fill req with the request and run the
+// origin check before it answers.
+func (s *Server) collectRequest(u *ws.Upgrader, req *Request) {
+	req.Header = make(http.Header)
 	u.OnRequest = func(uri []byte) error {
 		req.URI = string(uri)
 		parsed, err := url.ParseRequestURI(req.URI)
@@ -154,20 +178,30 @@ func (s *Server) inspectRequest(u *ws.Upgrader, remote net.Addr) {
 			return nil, ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
 				ws.RejectionReason("handshake error: origin not allowed"))
 		}
-		if s.Authenticate == nil {
-			return nil, nil
-		}
-		err := s.Authenticate(req)
-		if err == nil {
-			return nil, nil
-		}
-		status, reason := http.StatusForbidden, "forbidden"
-		var rej *RejectError
-		if errors.As(err, &rej) {
-			status, reason = rej.Status, rej.Reason
-		}
-		return nil, ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(reason))
+		return nil, nil
 	}
+}
+
+// authenticate runs Authenticate, if set, and returns the refusal to send
+// when it says no, or nil.
+func (s *Server) authenticate(req *Request) (refused []byte, err error) {
+	if s.Authenticate == nil {
+		return nil, nil
+	}
+	return authRefusal(s.Authenticate(req))
+}
+
+// authRefusal is the response to Authenticate's error, nil for none.
+func authRefusal(err error) ([]byte, error) {
+	if err == nil {
+		return nil, nil
+	}
+	status, reason := http.StatusForbidden, "forbidden"
+	var rej *RejectError
+	if errors.As(err, &rej) {
+		status, reason = rej.Status, rej.Reason
+	}
+	return refusal(status, reason), err
 }
 
 // negotiateDeflate answers the client's permessage-deflate offers, if any
@@ -219,56 +253,6 @@ func (s *Server) originAllowed(origin string) bool {
 	return false
 }
 
-// readHead reads until the end of the request header. It returns every byte
-// read, with the header being the first headLen of them. A malformed request
-// line is reported as soon as the line is complete.
-func readHead(r io.Reader, limit int) (buf []byte, headLen int, err error) {
-	buf = make([]byte, 0, 1024)
-	lineChecked := false
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, rerr := r.Read(buf[len(buf):cap(buf)])
-		from := max(0, len(buf)-3)
-		buf = buf[:len(buf)+n]
-		if !lineChecked {
-			if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-				if !validRequestLine(buf[:i]) {
-					return nil, 0, errBadRequestLine
-				}
-				lineChecked = true
-			}
-		}
-		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 && from+i+4 <= limit {
-			return buf, from + i + 4, nil
-		}
-		if len(buf) > limit {
-			return nil, 0, errHeadTooLarge
-		}
-		if rerr != nil {
-			return nil, 0, rerr
-		}
-	}
-}
-
-// validRequestLine checks the shape "METHOD SP target SP HTTP/1.x" (with the
-// line's CR, if any).
-func validRequestLine(line []byte) bool {
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	method, line, ok1 := bytes.Cut(line, []byte(" "))
-	target, proto, ok2 := bytes.Cut(line, []byte(" "))
-	if !ok1 || !ok2 || len(method) == 0 || len(target) == 0 {
-		return false
-	}
-	for _, b := range method {
-		if b < 'A' || b > 'Z' {
-			return false
-		}
-	}
-	return bytes.HasPrefix(proto, []byte("HTTP/1."))
-}
-
 // wantsUpgrade reports whether the request header has an Upgrade header
 // naming websocket.
 func wantsUpgrade(head []byte) bool {
@@ -280,90 +264,44 @@ func wantsUpgrade(head []byte) bool {
 	return false
 }
 
-// refuse answers a handshake with an HTTP error and closes the connection.
-func (s *Server) refuse(nc net.Conn, status int, reason string) {
-	s.log.Debug("handshake refused", "remote", nc.RemoteAddr(), "status", status, "reason", reason)
-	nc.Write(refusal(status, reason))
-	lingerClose(nc)
-}
-
 // refusal is an HTTP error response.
 func refusal(status int, reason string) []byte {
 	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s",
 		status, http.StatusText(status), len(reason), reason)
 }
 
-// lingerClose closes the connection after the peer had a chance to read
-// what was written: closing with unread input would send a reset that can
-// destroy the response in flight.
-func lingerClose(nc net.Conn) {
-	if tc, ok := nc.(interface{ CloseWrite() error }); ok {
-		tc.CloseWrite()
-		nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		io.CopyN(io.Discard, nc, 256<<10)
-	}
-	nc.Close()
+// newClient makes the client for a connection whose handshake succeeded:
+// the 101 response is its first output and rest, the bytes that followed
+// the request, its first input.
+func (s *Server) newClient(addr netip.AddrPort, hs *handshakeState, rest []byte) *Client {
+	c := &Client{id: s.nextID.Add(1), addr: addr, srv: s, fd: -1, hs: hs}
+	c.open(hs, rest)
+	return c
 }
 
-// serveHTTP passes a plain HTTP connection, with the bytes already read from
-// it, to an http.Server running Handler.
-func (s *Server) serveHTTP(nc net.Conn, read []byte) {
-	nc.SetDeadline(time.Time{})
-	s.mu.Lock()
-	if s.state.Load() != serving {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
-	if s.httpLn == nil {
-		s.httpLn = &connListener{addr: nc.LocalAddr(), conns: make(chan net.Conn), done: make(chan struct{})}
-		s.httpSrv = &http.Server{
-			Handler:           s.Handler,
-			ReadHeaderTimeout: s.handshakeTimeout(),
-			IdleTimeout:       time.Minute,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		}
-		go s.httpSrv.Serve(s.httpLn)
-	}
-	ln := s.httpLn
-	s.mu.Unlock()
-	pc := &prefixConn{Conn: nc, r: io.MultiReader(bytes.NewReader(read), nc)}
-	select {
-	case ln.conns <- pc:
-	case <-ln.done:
-		nc.Close()
+// open makes a client whose request passed every check ready for frames:
+// its 101 is queued and the bytes behind the request become its input.
+func (c *Client) open(hs *handshakeState, rest []byte) {
+	s := c.srv
+	c.state = stOpen
+	c.dec.RequireMask = true
+	c.dec.MaxMessageSize = s.maxMessageSize()
+	c.dec.AllowRSV1 = hs.deflate != deflateOff
+	c.deflate = hs.deflate
+	c.out = append(c.out, chunk{b: hs.resp})
+	c.outBytes += len(hs.resp)
+	hs.resp = nil
+	if len(rest) > 0 && c.in == nil {
+		c.in = getBuffer(len(rest))
+		*c.in = append(*c.in, rest...)
 	}
 }
 
-// connListener is a net.Listener fed with connections that arrived on the
-// server's own listener but turned out to be plain HTTP.
-type connListener struct {
-	addr  net.Addr
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (l *connListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
+// addrPort returns a TCP address by value; other addresses give the zero
+// AddrPort.
+func addrPort(a net.Addr) netip.AddrPort {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return tcp.AddrPort()
 	}
+	return netip.AddrPort{}
 }
-
-func (l *connListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *connListener) Addr() net.Addr { return l.addr }
-
-// prefixConn is a connection whose first bytes were already read.
-type prefixConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -60,7 +60,11 @@ func FuzzHandshake(f *testing.F) {
 		if !bytes.HasPrefix(request, buf[:headLen]) || !bytes.HasSuffix(buf[:headLen], []byte("\r\n\r\n")) {
 			t.Fatalf("head %q is not the request's start", buf[:headLen])
 		}
-		resp, _, err := s.answer(buf[:headLen], remote)
+		req := &Request{RemoteAddr: remote}
+		resp, _, err := s.answer(buf[:headLen], req)
+		if err == nil {
+			resp, err = s.authorize(req, resp)
+		}
 		r, perr := http.ReadResponse(bufio.NewReader(bytes.NewReader(resp)), nil)
 		if perr != nil {
 			t.Fatalf("answer to %q is not an HTTP response: %q", request, resp)

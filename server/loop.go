@@ -99,10 +99,15 @@ func (s *Server) work() {
 	}
 }
 
-// turn does what a scheduled client needs: its OnNewClient, one bounded
-// read with every complete frame in it handled, and one write of all its
-// queued output. The client is requeued if more remains.
+// turn does what a scheduled client needs: its handshake until it is done,
+// its OnNewClient, one bounded read with every complete frame in it
+// handled, and one write of all its queued output. The client is requeued
+// if more remains.
 func (w *worker) turn(c *Client) {
+	if c.isListener {
+		w.acceptTurn(c)
+		return
+	}
 	s := w.s
 	c.mu.Lock()
 	r := c.reasons
@@ -112,7 +117,7 @@ func (w *worker) turn(c *Client) {
 		c.mu.Unlock()
 		return
 	}
-	if r&needKill != 0 {
+	if r&needKill != 0 || (r&needAbort != 0 && c.state != stOpen) {
 		c.mu.Unlock()
 		w.finish(c, nil)
 		return
@@ -135,19 +140,29 @@ func (w *worker) turn(c *Client) {
 	if r&needHangup != 0 {
 		c.hangup = true
 	}
-	if r&needOpen != 0 {
-		c.joined = true
-		if s.OnNewClient != nil && !w.call(c, func() { s.OnNewClient(c) }) {
+	more := false
+	if c.state != stOpen {
+		var gone bool
+		more, gone = w.handshake(c, &r)
+		if gone {
 			return
 		}
 	}
-	more := false
-	if r&needRead != 0 && !c.gotEOF {
-		var err error
-		more, err = w.read(c)
-		if err != nil {
-			w.fail(c, err)
-			return
+	if c.state == stOpen {
+		if r&needOpen != 0 {
+			c.joined = true
+			if s.OnNewClient != nil && !w.call(c, func() { s.OnNewClient(c) }) {
+				return
+			}
+			c.hs = nil // the Request was only for OnNewClient
+		}
+		if r&needRead != 0 && !c.gotEOF {
+			var err error
+			more, err = w.read(c)
+			if err != nil {
+				w.fail(c, err)
+				return
+			}
 		}
 	}
 
@@ -156,6 +171,10 @@ func (w *worker) turn(c *Client) {
 		c.mu.Unlock()
 		w.finish(c, fmt.Errorf("%w: %v", ErrConnectionLost, err))
 		return
+	}
+	if c.state == stLinger && c.outBytes == 0 && !c.hs.shut {
+		c.hs.shut = true
+		c.shutdownWrite()
 	}
 	if c.readPaused && c.outBytes <= s.maxPendingBytes()/4 {
 		c.readPaused = false
@@ -187,7 +206,7 @@ func (w *worker) turn(c *Client) {
 // in its buffered input. more reports that more input may wait in the
 // socket.
 func (w *worker) read(c *Client) (more bool, err error) {
-	n, err := readFD(int(c.fd), w.buf)
+	n, err := c.read(w.buf)
 	switch {
 	case err == errWouldBlock:
 		n = 0
@@ -395,7 +414,7 @@ func (c *Client) flushLocked() error {
 		for ; k < len(c.out) && k < maxIovecs; k++ {
 			iov[k] = c.out[k].b[c.out[k].off:]
 		}
-		n, err := writevFD(int(c.fd), iov[:k])
+		n, err := c.writev(iov[:k])
 		if err == errWouldBlock {
 			c.writeBlocked = true
 			if c.writeStall.Load() == 0 {
@@ -433,6 +452,19 @@ func (c *Client) flushLocked() error {
 		}
 	}
 	c.out = nil // an idle client keeps no queue array
+	if c.tr != nil {
+		// A transport may hold output of its own (ciphertext, bytes for
+		// its writer goroutine): the flush is done when it has none.
+		if _, err := c.tr.writev(nil); err == errWouldBlock {
+			c.writeBlocked = true
+			if c.writeStall.Load() == 0 {
+				c.writeStall.Store(c.srv.clock.Load())
+			}
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 	if c.writeStall.Load() != 0 {
 		c.writeStall.Store(0)
 	}
@@ -478,16 +510,20 @@ func (w *worker) finish(c *Client, err error) {
 	s.unregister(c)
 }
 
-// unregisterFD removes c from the table and closes its socket. The table
-// entry goes first so that a new client given the same descriptor number is
-// never mistaken for c.
+// unregisterFD takes c out of the server and closes its connection. The
+// table entry goes first so that a new client given the same descriptor
+// number is never mistaken for c.
 func (s *Server) unregisterFD(c *Client) {
-	fd := int(c.fd)
 	s.mu.Lock()
-	if fd < len(s.table) && s.table[fd] == c {
+	if c.tr != nil && c.fd < 0 {
+		delete(s.others, c)
+	} else if fd := int(c.fd); fd < len(s.table) && s.table[fd] == c {
 		s.table[fd] = nil
+	}
+	if c.listed {
+		c.listed = false
 		s.nclients--
 	}
 	s.mu.Unlock()
-	closeFD(int(c.fd))
+	c.closeConn()
 }

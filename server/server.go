@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"compress/flate"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -101,10 +103,14 @@ type Server struct {
 	OnClientLeft func(c *Client, err error)
 	// OnMessage is called for every complete message from a client.
 	OnMessage func(c *Client, m Message)
-	// Authenticate, if set, is called during the handshake, on the
-	// connection's own goroutine, before the upgrade is answered. A non-nil
-	// error refuses the client: a *RejectError (see Reject) with its
-	// status, any other error with 403 Forbidden. It may block.
+	// Authenticate, if set, is called during the handshake, once the
+	// request passed every other check and before the upgrade is answered.
+	// A non-nil error refuses the client: a *RejectError (see Reject) with
+	// its status, any other error with 403 Forbidden. It runs on a
+	// goroutine of its own, not on a worker, so it may block (to ask a
+	// database, say) for up to HandshakeTimeout; calls for different
+	// clients run in parallel. r.RemoteAddr is the client's real address
+	// (see ProxyProtocol and TrustedProxies).
 	Authenticate func(r *Request) error
 
 	// Handler, if set, serves plain HTTP requests (those without an
@@ -171,6 +177,30 @@ type Server struct {
 	// uncompressed; zero means DefaultCompressionThreshold.
 	CompressionThreshold int
 
+	// ProxyProtocol makes the server expect a PROXY protocol header (v1 or
+	// v2, as HAProxy, AWS NLB, GCP and nginx send) before anything else on
+	// every connection, and take the client's address from it. It fails
+	// closed: a connection without a valid header is closed, and so is one
+	// from an address outside TrustedProxies. With TrustedProxies empty,
+	// a header is taken from ANY peer: only do that when nothing but your
+	// proxies can reach the server's port. The v2 LOCAL command (the
+	// proxy's own health checks) is accepted and keeps the peer's address.
+	ProxyProtocol bool
+	// TrustedProxies lists the networks of the proxies in front of the
+	// server. Only connections from them may carry a PROXY protocol header
+	// (when ProxyProtocol is set), and only from them are the
+	// X-Forwarded-For and Forwarded (RFC 7239) headers believed: the
+	// client is the rightmost address in them that is not a trusted
+	// proxy. From any other peer those headers are ignored, so a client
+	// cannot choose its own address.
+	TrustedProxies []netip.Prefix
+
+	// TLSConfig is the TLS configuration for ServeTLS and
+	// ListenAndServeTLS, as in net/http: certificates or GetCertificate
+	// (which lets certificates rotate without a restart, and lets
+	// golang.org/x/crypto/acme/autocert plug in), versions, ciphers.
+	TLSConfig *tls.Config
+
 	// AllowedOrigins, if not empty, lists the Origin header values a
 	// browser handshake may carry, as path.Match patterns such as
 	// "https://example.com" or "https://*.example.com". A handshake with
@@ -180,6 +210,7 @@ type Server struct {
 	AllowedOrigins []string
 
 	startOnce sync.Once
+	started   atomic.Bool // start succeeded: workers and sweeper run
 	startErr  error
 	stopOnce  sync.Once
 	log       *slog.Logger
@@ -201,6 +232,9 @@ type Server struct {
 	left       chan struct{} // receives a value whenever a client leaves
 	clock      atomic.Int64  // coarse now in unix nanoseconds, ticked by the sweeper
 	nextID     atomic.Uint64
+	others     map[*Client]struct{}      // clients without a descriptor of their own; guarded by mu
+	lns        map[*Client]*loopListener // listeners the workers accept on; guarded by mu
+	noPoller   bool                      // serve every connection with goroutines (tests of that path)
 
 	roomsMu sync.RWMutex
 	rooms   map[string]*room // rooms with members, by name; guarded by roomsMu
@@ -243,10 +277,21 @@ func listenAddr(addr string) (string, error) {
 }
 
 // Serve accepts connections on ln until Shutdown or Close, when it returns
-// ErrServerClosed. The listener must yield connections with a file
-// descriptor (TCP or Unix sockets). Serve may be called for several
-// listeners at once. Serve closes ln when it returns.
+// ErrServerClosed. Serve may be called for several listeners at once, and
+// closes ln when it returns.
+//
+// On a listener with a socket descriptor (TCP or Unix) connections are
+// accepted, read and upgraded by the workers on the event loop, without a
+// goroutine. Any other listener works too: its connections get a goroutine
+// for their handshake, and then join the event loop if they have a
+// descriptor, or keep two goroutines (a reader and a writer) if they have
+// none, as on systems without epoll or kqueue.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(ln, nil)
+}
+
+// serve is Serve, with TLS when tlsCfg is not nil.
+func (s *Server) serve(ln net.Listener, tlsCfg *tls.Config) error {
 	if err := s.start(); err != nil {
 		ln.Close()
 		return err
@@ -256,6 +301,21 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.trackListener(&ln, false)
+
+	if tlsCfg == nil && s.poll != nil {
+		l, err := s.listenOnLoop(ln)
+		switch {
+		case err == nil:
+			<-l.done
+			return ErrServerClosed
+		case errors.Is(err, ErrServerClosed):
+			ln.Close()
+			return err
+		case !errors.Is(err, errNoDescriptor):
+			ln.Close()
+			return err
+		}
+	}
 
 	var delay time.Duration // how long to sleep on accept failure
 	for {
@@ -267,14 +327,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			if isTemporary(err) {
 				// Out of descriptors or a similar passing failure: back off
 				// instead of spinning, and keep serving.
-				if delay == 0 {
-					delay = 5 * time.Millisecond
-				} else {
-					delay *= 2
-				}
-				if delay > time.Second {
-					delay = time.Second
-				}
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.log.Error("accept failed; retrying", "err", err, "retry_in", delay)
 				time.Sleep(delay)
 				continue
@@ -286,7 +339,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			return ErrServerClosed
 		}
-		go s.handshake(nc)
+		go s.handshakeConn(nc, tlsCfg)
 	}
 }
 
@@ -345,12 +398,16 @@ func (s *Server) start() error {
 			s.startErr = err
 			return
 		}
-		p, err := poller.New()
-		if err != nil {
-			s.startErr = err
-			return
+		if !s.noPoller {
+			p, err := poller.New()
+			switch {
+			case err == nil:
+				s.poll = p
+			case !errors.Is(err, poller.ErrUnsupported):
+				s.startErr = err
+				return
+			}
 		}
-		s.poll = p
 		s.left = make(chan struct{}, 1)
 		s.bgDone = make(chan struct{})
 		s.runq.init()
@@ -364,13 +421,14 @@ func (s *Server) start() error {
 			go s.work()
 		}
 		var bg sync.WaitGroup
-		bg.Add(2)
-		go func() {
-			defer bg.Done()
-			if err := p.Wait(s.onEvent); err != nil && !errors.Is(err, poller.ErrClosed) {
-				s.log.Error("poller stopped", "err", err)
-			}
-		}()
+		if p := s.poll; p != nil {
+			bg.Go(func() {
+				if err := p.Wait(s.onEvent); err != nil && !errors.Is(err, poller.ErrClosed) {
+					s.log.Error("poller stopped", "err", err)
+				}
+			})
+		}
+		bg.Add(1)
 		go func() {
 			defer bg.Done()
 			s.sweep()
@@ -379,6 +437,7 @@ func (s *Server) start() error {
 			bg.Wait()
 			close(s.bgDone)
 		}()
+		s.started.Store(true)
 	})
 	return s.startErr
 }
@@ -402,6 +461,11 @@ func (s *Server) checkOptions() error {
 		return errors.New("server: CompressionLevel must be a compress/flate level, -2 to 9")
 	case s.CompressionThreshold < 0:
 		return errors.New("server: CompressionThreshold must not be negative")
+	}
+	for _, p := range s.TrustedProxies {
+		if !p.IsValid() {
+			return errors.New("server: TrustedProxies holds an invalid prefix")
+		}
 	}
 	for _, o := range s.AllowedOrigins {
 		if _, err := path.Match(o, ""); err != nil {
@@ -457,11 +521,33 @@ func (s *Server) Clients() []*Client {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	list := make([]*Client, 0, s.nclients)
-	for _, c := range s.table {
-		if c != nil {
+	s.eachClientLocked(func(c *Client) {
+		if c.listed {
 			list = append(list, c)
 		}
+	})
+	return list
+}
+
+// eachClientLocked calls fn for every client, upgraded or not. s.mu must
+// be held.
+func (s *Server) eachClientLocked(fn func(c *Client)) {
+	for _, c := range s.table {
+		if c != nil && !c.isListener {
+			fn(c)
+		}
 	}
+	for c := range s.others {
+		fn(c)
+	}
+}
+
+// allClients returns every client, upgraded or still in its handshake.
+func (s *Server) allClients() []*Client {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var list []*Client
+	s.eachClientLocked(func(c *Client) { list = append(list, c) })
 	return list
 }
 
@@ -491,7 +577,12 @@ func (s *Server) broadcast(op ws.OpCode, payload []byte) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.table {
-		if c != nil {
+		if c != nil && c.listed {
+			c.enqueue(f.forClient(c))
+		}
+	}
+	for c := range s.others {
+		if c.listed {
 			c.enqueue(f.forClient(c))
 		}
 	}
@@ -556,8 +647,9 @@ func (s *Server) AllowNewConnections() {
 // Shutdown stops the server gracefully: it stops accepting, sends every
 // client its queued output followed by a close frame with code 1001 (going
 // away), and waits until every client has answered or gone and
-// OnClientLeft has run for each, or until ctx is done. Then it releases
-// everything as Close does. It returns ctx's error if ctx ended first.
+// OnClientLeft has run for each, or until ctx is done. Handshakes under way
+// are answered 503. Then it releases everything as Close does. It returns
+// ctx's error if ctx ended first.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state.Load() != serving {
@@ -565,10 +657,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return s.Close()
 	}
 	s.state.Store(shuttingDown)
-	s.closeListenersLocked()
+	lns := s.closeListenersLocked()
 	s.mu.Unlock()
-	// Handshakes under way finish (a client that completes one now is
-	// closed with 1001 like the rest) or time out, unless ctx ends first.
+	s.releaseListeners(lns)
+	// Handshakes under way on goroutines finish (a client that completes
+	// one now is closed with 1001 like the rest) or time out, unless ctx
+	// ends first.
 	handshakesDone := make(chan struct{})
 	go func() {
 		s.handshakes.Wait()
@@ -581,7 +675,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if h := s.httpServer(); h != nil {
 		h.Shutdown(ctx)
 	}
-	if s.poll == nil { // never served
+	if !s.started.Load() { // never served
 		s.state.Store(closed)
 		return nil
 	}
@@ -606,17 +700,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Shutdown.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	if s.state.Swap(closed) == closed && s.poll == nil {
+	if s.state.Swap(closed) == closed && !s.started.Load() {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closeListenersLocked()
+	lns := s.closeListenersLocked()
 	s.mu.Unlock()
+	s.releaseListeners(lns)
 	s.handshakes.Wait()
 	if h := s.httpServer(); h != nil {
 		h.Close()
 	}
-	if s.poll == nil {
+	if !s.started.Load() {
 		return nil
 	}
 	s.stop()
@@ -633,7 +728,7 @@ func (s *Server) stopNow() {
 	s.mu.Lock()
 	s.state.Store(closed)
 	s.mu.Unlock()
-	for _, c := range s.Clients() {
+	for _, c := range s.allClients() {
 		c.kill(ErrServerClosed)
 	}
 	for s.live.Load() > 0 {
@@ -641,7 +736,9 @@ func (s *Server) stopNow() {
 	}
 	s.runq.close()
 	s.workers.Wait()
-	s.poll.Close()
+	if s.poll != nil {
+		s.poll.Close()
+	}
 	<-s.bgDone
 }
 
@@ -651,33 +748,39 @@ func (s *Server) httpServer() *http.Server {
 	return s.httpSrv
 }
 
-// closeListenersLocked closes every listener Serve is using. s.mu must be
-// held.
-func (s *Server) closeListenersLocked() {
+// closeListenersLocked closes every listener Serve is using and returns
+// those the workers accept on, for releaseListeners once s.mu is released.
+// s.mu must be held.
+func (s *Server) closeListenersLocked() []*loopListener {
 	for ln := range s.listeners {
 		(*ln).Close()
 	}
 	if s.httpLn != nil {
 		s.httpLn.Close()
 	}
+	var lns []*loopListener
+	for _, l := range s.lns {
+		lns = append(lns, l)
+		s.removeLoopListenerLocked(l)
+	}
+	return lns
 }
 
-// register adds a client that completed its handshake to the table and the
-// poller, and schedules its OnNewClient (and the write of its 101). On an
-// error the client was not added and its descriptor is the caller's.
-func (s *Server) register(c *Client) error {
-	fd := int(c.fd)
-	// Marked scheduled before anyone can see it: an event that arrives
-	// before it is queued below only adds a reason, so OnNewClient still
-	// comes first, and no worker can end it (and close or reuse its
-	// descriptor) before the poller has it.
-	c.sched = true
-	s.mu.Lock()
-	if s.state.Load() == closed {
-		s.mu.Unlock()
-		return ErrServerClosed
+// releaseListeners closes the descriptors of listeners taken out by
+// closeListenersLocked.
+func (s *Server) releaseListeners(lns []*loopListener) {
+	for _, l := range lns {
+		l.release(s.poll)
 	}
+}
+
+// setTableLocked puts c (or nil) at fd in the table, growing it as
+// needed. s.mu must be held.
+func (s *Server) setTableLocked(fd int, c *Client) {
 	if fd >= len(s.table) {
+		if c == nil {
+			return
+		}
 		n := max(2*len(s.table), 1024)
 		for n <= fd {
 			n *= 2
@@ -687,28 +790,72 @@ func (s *Server) register(c *Client) error {
 		s.table = t
 	}
 	s.table[fd] = c
+}
+
+// register adds a client to the server and schedules its first turn: a
+// client in its handshake reads its request; an upgraded one gets
+// OnNewClient and the write of its 101. A client with a descriptor goes in
+// the table and the poller; one with a goroutine-driven transport in
+// others. On an error the client was not added and its connection is the
+// caller's.
+func (s *Server) register(c *Client) error {
+	fd := int(c.fd)
+	// Marked scheduled before anyone can see it: an event that arrives
+	// before it is queued below only adds a reason, so OnNewClient still
+	// comes first, and no worker can end it (and close or reuse its
+	// descriptor) before the poller has it.
+	c.sched = true
+	open := c.state == stOpen
+	s.mu.Lock()
+	if s.state.Load() == closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if fd >= 0 {
+		s.setTableLocked(fd, c)
+	} else {
+		if s.others == nil {
+			s.others = make(map[*Client]struct{})
+		}
+		s.others[c] = struct{}{}
+	}
 	c.lastSeen.Store(s.clock.Load())
-	s.nclients++
+	if open {
+		c.listed = true
+		s.nclients++
+	}
 	shutting := s.state.Load() == shuttingDown
 	s.mu.Unlock()
 
-	if err := s.poll.Add(fd); err != nil {
-		s.log.Error("cannot watch client socket", "client", c.id, "err", err)
-		s.mu.Lock()
-		s.table[fd] = nil
-		s.nclients--
-		s.mu.Unlock()
-		return err
+	if fd >= 0 {
+		if err := s.poll.Add(fd); err != nil {
+			s.log.Error("cannot watch client socket", "client", c.id, "err", err)
+			c.listed = false
+			s.unregisterFD(c)
+			return err
+		}
 	}
 	s.live.Add(1)
 	c.mu.Lock()
-	c.reasons |= needOpen | needRead | needFlush // the 101 is queued
+	if open {
+		c.reasons |= needOpen | needRead | needFlush // the 101 is queued
+	} else {
+		c.reasons |= needRead
+	}
 	s.runq.push(c)
 	c.mu.Unlock()
-	if shutting {
+	if shutting && open {
 		c.Close(ws.StatusGoingAway, "server shutting down")
 	}
 	return nil
+}
+
+// list counts a client that just upgraded among the connected ones.
+func (s *Server) list(c *Client) {
+	s.mu.Lock()
+	c.listed = true
+	s.nclients++
+	s.mu.Unlock()
 }
 
 // unregister counts a finished client out after its OnClientLeft;
@@ -780,23 +927,20 @@ func (s *Server) sweepOnce(now int64) {
 	pingInterval, pingTimeout := s.pingTimes()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, c := range s.table {
-		if c == nil {
-			continue
-		}
+	s.eachClientLocked(func(c *Client) {
 		if d := c.closeDeadline.Load(); d != 0 && now > d {
 			c.kill(ErrCloseTimeout)
-			continue
+			return
 		}
 		if d := c.readDeadline.Load(); d != 0 && now > d {
 			c.abort(ErrReadTimeout)
-			continue
+			return
 		}
 		if since := c.writeStall.Load(); since != 0 && now-since > writeTimeout {
 			c.abort(ErrWriteTimeout)
-			continue
+			return
 		}
-		if pingInterval > 0 {
+		if pingInterval > 0 && c.listed {
 			silent := time.Duration(now - c.lastSeen.Load())
 			switch {
 			case silent > pingInterval+pingTimeout:
@@ -806,7 +950,7 @@ func (s *Server) sweepOnce(now int64) {
 				c.ping()
 			}
 		}
-	}
+	})
 }
 
 // bgStop is closed once the run queue is closed, which is when the
