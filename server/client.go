@@ -75,6 +75,8 @@ type Client struct {
 	readPaused   bool    // reading waits for out to drain; guarded by mu
 	closeSent    bool    // a close frame is queued; no more messages; guarded by mu
 	closeAfter   bool    // end the client once out is written; guarded by mu
+	logPos       int64   // position in the broadcast log up to which out has it; guarded by mu
+	inLog        bool    // listed: logPos is valid; guarded by mu
 	aborting     bool    // needAbort is pending: no more messages; guarded by mu
 	dead         bool    // finished; guarded by mu
 	outBytes     int     // bytes in out; guarded by mu
@@ -160,6 +162,7 @@ func (c *Client) send(op ws.OpCode, payload []byte) error {
 	if c.closeSent || c.aborting || c.dead {
 		return ErrClientClosed
 	}
+	c.catchUpLocked()
 	size := wsproto.HeaderSize(len(payload), false) + len(payload)
 	if n := len(c.out); size <= smallFrameMax && n > 0 && c.out[n-1].pooled != nil &&
 		c.out[n-1].off == 0 && cap(c.out[n-1].b)-len(c.out[n-1].b) >= size {
@@ -182,8 +185,11 @@ func (c *Client) enqueue(frame []byte) error {
 	if c.closeSent || c.aborting || c.dead {
 		return ErrClientClosed
 	}
-	c.out = append(c.out, chunk{b: frame})
-	c.outBytes += len(frame)
+	c.catchUpLocked()
+	if c.aborting {
+		return ErrSlowConsumer
+	}
+	c.queueShared(frame)
 	return c.afterQueueLocked(len(frame))
 }
 
@@ -228,6 +234,7 @@ func (c *Client) ping() {
 	if c.closeSent || c.aborting || c.dead {
 		return
 	}
+	c.catchUpLocked()
 	c.out = append(c.out, chunk{b: pingFrame})
 	c.outBytes += len(pingFrame)
 	c.scheduleLocked(needFlush)
@@ -238,6 +245,7 @@ var pingFrame = wsproto.AppendFrame(nil, ws.OpPing, true, nil)
 // queueCloseLocked queues a close frame after the pending output and stops
 // accepting messages. c.mu must be held.
 func (c *Client) queueCloseLocked(code ws.StatusCode, reason string) {
+	c.catchUpLocked()
 	frame := wsproto.AppendClose(make([]byte, 0, 2+127), code, reason)
 	c.out = append(c.out, chunk{b: frame})
 	c.outBytes += len(frame)

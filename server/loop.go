@@ -95,6 +95,10 @@ func (s *Server) work() {
 		if c == nil {
 			return
 		}
+		if c == s.bcast.job {
+			s.pass()
+			continue
+		}
 		w.turn(c)
 	}
 }
@@ -167,6 +171,7 @@ func (w *worker) turn(c *Client) {
 	}
 
 	c.mu.Lock()
+	c.catchUpLocked()
 	if err := c.flushLocked(); err != nil {
 		c.mu.Unlock()
 		w.finish(c, fmt.Errorf("%w: %v", ErrConnectionLost, err))
@@ -306,6 +311,7 @@ func (w *worker) decode(c *Client, data []byte) (int, error) {
 		case wsproto.KindPing:
 			c.mu.Lock()
 			if !c.closeSent {
+				c.catchUpLocked()
 				c.out = append(c.out, chunk{b: wsproto.AppendFrame(nil, ws.OpPong, true, ev.Payload)})
 				c.outBytes += len(c.out[len(c.out)-1].b)
 			}
@@ -523,6 +529,7 @@ func (s *Server) unregisterFD(c *Client) {
 	if c.listed {
 		c.listed = false
 		s.nclients--
+		s.leaveLog(c)
 	}
 	s.mu.Unlock()
 	c.closeConn()

@@ -236,6 +236,8 @@ type Server struct {
 	lns        map[*Client]*loopListener // listeners the workers accept on; guarded by mu
 	noPoller   bool                      // serve every connection with goroutines (tests of that path)
 
+	bcast broadcaster // broadcast logs and shared blocks for fan-out
+
 	roomsMu sync.RWMutex
 	rooms   map[string]*room // rooms with members, by name; guarded by roomsMu
 }
@@ -411,6 +413,7 @@ func (s *Server) start() error {
 		s.left = make(chan struct{}, 1)
 		s.bgDone = make(chan struct{})
 		s.runq.init()
+		s.bcast.job = &Client{srv: s}
 		s.clock.Store(time.Now().UnixNano())
 		n := s.Workers
 		if n <= 0 {
@@ -570,63 +573,6 @@ func (s *Server) BroadcastText(msg string) {
 // BroadcastText. data may be reused once it returns.
 func (s *Server) BroadcastBinary(data []byte) {
 	s.broadcast(Binary, data)
-}
-
-func (s *Server) broadcast(op ws.OpCode, payload []byte) {
-	f := s.newFrames(op, payload)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, c := range s.table {
-		if c != nil && c.listed {
-			c.enqueue(f.forClient(c))
-		}
-	}
-	for c := range s.others {
-		if c.listed {
-			c.enqueue(f.forClient(c))
-		}
-	}
-}
-
-// fanOut queues one message for each of clients, encoded once per
-// compression mode.
-func (s *Server) fanOut(clients []*Client, op ws.OpCode, payload []byte) {
-	f := s.newFrames(op, payload)
-	for _, c := range clients {
-		c.enqueue(f.forClient(c))
-	}
-}
-
-// frames is one message encoded for many clients: plain, and compressed
-// once per compression mode, the first time a client needs it.
-type frames struct {
-	s          *Server
-	op         ws.OpCode
-	payload    []byte
-	plain      []byte
-	compress   bool
-	compressed [deflateHuffmanOnly + 1][]byte
-}
-
-func (s *Server) newFrames(op ws.OpCode, payload []byte) *frames {
-	return &frames{
-		s:        s,
-		op:       op,
-		payload:  payload,
-		plain:    encodeFrame(op, payload),
-		compress: s.Compression && len(payload) >= s.compressionThreshold(),
-	}
-}
-
-// forClient returns the frame to queue for c; it must not be changed.
-func (f *frames) forClient(c *Client) []byte {
-	if !f.compress || c.deflate == deflateOff {
-		return f.plain
-	}
-	if f.compressed[c.deflate] == nil {
-		f.compressed[c.deflate] = f.s.compressFrame(c.deflate, f.op, f.payload)
-	}
-	return f.compressed[c.deflate]
 }
 
 // DenyNewConnections makes the server refuse new handshakes with the given
@@ -823,6 +769,7 @@ func (s *Server) register(c *Client) error {
 	if open {
 		c.listed = true
 		s.nclients++
+		s.joinLog(c)
 	}
 	shutting := s.state.Load() == shuttingDown
 	s.mu.Unlock()
@@ -830,7 +777,6 @@ func (s *Server) register(c *Client) error {
 	if fd >= 0 {
 		if err := s.poll.Add(fd); err != nil {
 			s.log.Error("cannot watch client socket", "client", c.id, "err", err)
-			c.listed = false
 			s.unregisterFD(c)
 			return err
 		}
@@ -855,6 +801,7 @@ func (s *Server) list(c *Client) {
 	s.mu.Lock()
 	c.listed = true
 	s.nclients++
+	s.joinLog(c)
 	s.mu.Unlock()
 }
 
