@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +19,9 @@ import (
 // and its report.
 type bench struct {
 	cfg     *config
-	tgt     *target
-	opts    *dialOptions
+	tgts    []*target
+	rooms   []string       // room names; one "" when there are no rooms
+	eps     []*dialOptions // per room and target: see endpoint
 	srcIPs  []net.IP
 	dialers []*net.Dialer
 	errs    *errorCounter
@@ -34,21 +38,58 @@ type bench struct {
 
 	forced atomic.Bool // sockets are being closed by force: their errors are ours
 
-	mu    sync.Mutex
-	conns []*wsConn // open connections, for the closing phase
+	mu       sync.Mutex
+	conns    []*wsConn // open connections, for the closing phase
+	byIdx    []*wsConn // the same by connection number (nil: did not open)
+	warnings []string
 }
 
-func newBench(cfg *config, tgt *target) *bench {
-	ips := sourceIPs(tgt, cfg.SrcIPs, cfg.Conns)
-	return &bench{
+// warn adds a warning to the report.
+func (b *bench) warn(msg string) {
+	b.mu.Lock()
+	b.warnings = append(b.warnings, msg)
+	b.mu.Unlock()
+}
+
+func newBench(cfg *config, tgts []*target) *bench {
+	ips := sourceIPs(tgts, cfg.SrcIPs, cfg.Conns)
+	b := &bench{
 		cfg:     cfg,
-		tgt:     tgt,
-		opts:    newDialOptions(tgt, cfg),
+		tgts:    tgts,
 		srcIPs:  ips,
 		dialers: newDialers(ips, cfg.Timeout),
 		errs:    newErrorCounter(),
 		connLat: newLatencyRecorder(),
 	}
+	b.rooms = []string{""}
+	if cfg.Scenario == scBroadcast && cfg.Rooms > 0 {
+		b.rooms = make([]string, cfg.Rooms)
+		for i := range b.rooms {
+			b.rooms[i] = "r" + strconv.Itoa(i)
+		}
+	}
+	for _, room := range b.rooms {
+		for _, t := range tgts {
+			uri := t.requestURI
+			if room != "" {
+				uri = strings.ReplaceAll(cfg.RoomPath, "{room}", url.PathEscape(room))
+			}
+			b.eps = append(b.eps, newDialOptions(t, uri, cfg))
+		}
+	}
+	return b
+}
+
+// roomOf returns the room of connection i: i mod the number of rooms.
+func (b *bench) roomOf(i int) int { return i % len(b.rooms) }
+
+// memberOf returns connection i's place among its room's members.
+func (b *bench) memberOf(i int) int { return i / len(b.rooms) }
+
+// endpoint returns how connection i connects: the members of a room take
+// the targets in turn.
+func (b *bench) endpoint(i int) *dialOptions {
+	return b.eps[b.roomOf(i)*len(b.tgts)+b.memberOf(i)%len(b.tgts)]
 }
 
 // dial opens connection number i (which picks its source address) and
@@ -56,7 +97,7 @@ func newBench(cfg *config, tgt *target) *bench {
 func (b *bench) dial(ctx context.Context, i, hint int) (*wsConn, error) {
 	b.attempted.Add(1)
 	t0 := time.Now()
-	c, err := dialWS(ctx, b.dialers[i%len(b.dialers)], b.opts)
+	c, err := dialWS(ctx, b.dialers[i%len(b.dialers)], b.endpoint(i))
 	if err != nil {
 		if !ctxEnded(ctx) { // a dial cut short by the end of the run is no failure
 			b.dialFailed.Add(1)
@@ -78,6 +119,11 @@ func (b *bench) dial(ctx context.Context, i, hint int) (*wsConn, error) {
 // dial has finished or ctx is done, with the time it took.
 func (b *bench) openConns(ctx context.Context, n int, fn func(idx int, c *wsConn)) time.Duration {
 	t0 := time.Now()
+	b.mu.Lock()
+	if len(b.byIdx) < n {
+		b.byIdx = append(b.byIdx, make([]*wsConn, n-len(b.byIdx))...)
+	}
+	b.mu.Unlock()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range min(b.cfg.Concurrency, n) {
@@ -93,6 +139,7 @@ func (b *bench) openConns(ctx context.Context, n int, fn func(idx int, c *wsConn
 				}
 				b.mu.Lock()
 				b.conns = append(b.conns, c)
+				b.byIdx[idx] = c
 				b.mu.Unlock()
 				fn(idx, c)
 			}
@@ -109,18 +156,27 @@ func (b *bench) openedConns() []*wsConn {
 	return append([]*wsConn(nil), b.conns...)
 }
 
+// openedConnsByIndex returns the connections opened by openConns by their
+// number, nil for those that did not open.
+func (b *bench) openedConnsByIndex() []*wsConn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*wsConn(nil), b.byIdx...)
+}
+
 // readLoop reads (and discards, unless onMsg is set) messages until the
 // connection ends, then accounts for how it ended.
-func (b *bench) readLoop(c *wsConn, onMsg func(op ws.OpCode, p []byte)) {
+func (b *bench) readLoop(c *wsConn, onMsg func(op ws.OpCode, p []byte, compressed bool)) {
 	var err error
 	for {
 		var op ws.OpCode
 		var p []byte
-		if op, p, err = c.ReadMessage(); err != nil {
+		var compressed bool
+		if op, p, compressed, err = c.ReadMessage(); err != nil {
 			break
 		}
 		if onMsg != nil {
-			onMsg(op, p)
+			onMsg(op, p, compressed)
 		}
 	}
 	b.endConn(c, err)
@@ -161,6 +217,9 @@ func (b *bench) closeAll() {
 				c := conns[i]
 				deadline := time.Now().Add(b.cfg.CloseTimeout)
 				_ = c.nc.SetReadDeadline(deadline)
+				// A write still blocked (the server stopped reading) holds
+				// the write lock: give it a deadline first.
+				_ = c.nc.SetWriteDeadline(deadline)
 				_ = c.SendClose(ws.StatusNormalClosure, b.cfg.CloseTimeout)
 			}
 		})
@@ -220,7 +279,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 func (b *bench) preflight() []string {
 	var w []string
 	if b.cfg.SrcIPs > 0 && len(b.srcIPs) == 0 {
-		w = append(w, fmt.Sprintf("-src-ips %d ignored: %s is not an IPv4 loopback address", b.cfg.SrcIPs, b.tgt.ip))
+		w = append(w, fmt.Sprintf("-src-ips %d ignored: not every target is an IPv4 loopback address", b.cfg.SrcIPs))
 	}
 	if b.cfg.Scenario == scHandshake {
 		return w
@@ -229,7 +288,7 @@ func (b *bench) preflight() []string {
 	perIP := b.cfg.Conns / max(1, len(b.srcIPs))
 	if ports > 0 && perIP > ports {
 		hint := "use -src-ips"
-		if !b.tgt.loopback {
+		if len(b.srcIPs) == 0 {
 			hint = "add client addresses or split the load over several machines"
 		}
 		w = append(w, fmt.Sprintf("%d connections per source address but only %d ephemeral ports: expect addr_unavailable errors; %s",

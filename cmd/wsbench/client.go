@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"compress/flate"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -13,17 +14,22 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/wsloop/wsloop/wsproto"
 )
 
-// The client side of RFC 6455, kept small: one blocking net.Conn, a small
-// bufio.Reader, a write buffer reused for every frame and a mutex so that the
-// reader can answer pings while another goroutine writes messages.
+// The client side of RFC 6455, kept small: one blocking net.Conn, a read
+// buffer that frames are decoded from in place, a write buffer reused for
+// every frame and a mutex so that the reader can answer pings while another
+// goroutine writes messages. permessage-deflate (RFC 7692) is supported when
+// offered with -compress.
 
 const wsAcceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -73,19 +79,30 @@ type phaseError struct {
 func (e *phaseError) Error() string { return e.phase + ": " + e.err.Error() }
 func (e *phaseError) Unwrap() error { return e.err }
 
-// dialOptions are the per-target settings shared by all connections.
+// deflateOffer is what -compress offers: no context takeover either way, so
+// that a connection keeps no compression state between messages and a
+// message the server compressed once for many clients reaches each of them
+// as the same bytes.
+const deflateOffer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+// dialOptions are the settings shared by the connections to one endpoint
+// (a target address and request path).
 type dialOptions struct {
 	addr     string
 	timeout  time.Duration
 	readBuf  int
 	maxMsg   int64
+	deflate  bool   // permessage-deflate offered
 	reqStart string // request line and fixed headers, up to the key header
 }
 
-func newDialOptions(t *target, cfg *config) *dialOptions {
+func newDialOptions(t *target, requestURI string, cfg *config) *dialOptions {
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", t.requestURI, t.host)
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", requestURI, t.host)
 	b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n")
+	if cfg.Compress {
+		b.WriteString("Sec-WebSocket-Extensions: " + deflateOffer + "\r\n")
+	}
 	for _, h := range cfg.Headers {
 		b.WriteString(h)
 		b.WriteString("\r\n")
@@ -96,32 +113,48 @@ func newDialOptions(t *target, cfg *config) *dialOptions {
 		timeout:  cfg.Timeout,
 		readBuf:  cfg.ReadBuf,
 		maxMsg:   cfg.maxMessage(),
+		deflate:  cfg.Compress,
 		reqStart: b.String(),
 	}
 }
 
-// wsConn is one client WebSocket connection.
-type wsConn struct {
-	nc     net.Conn
-	br     *bufio.Reader
-	maxMsg int64
-
-	wmu       sync.Mutex
-	wb        frameBuf
-	whdr      [ws.MaxHeaderSize]byte
-	closeSent atomic.Bool
-
-	rhdr [ws.MaxHeaderSize]byte
-	rbuf []byte
-	ctrl [125]byte
+// deflateState is what a connection that negotiated permessage-deflate
+// needs to know about it.
+type deflateState struct {
+	// takeover: the server keeps its LZ77 window across messages, so each
+	// message is inflated with the previous ones' output as dictionary.
+	takeover bool
+	// level is the compress/flate level for our messages: HuffmanOnly
+	// when the server limited our window below 32 KiB.
+	level  int
+	window []byte // takeover only: the last 32 KiB inflated
 }
 
-// frameBuf is an io.Writer that appends to a reusable slice.
-type frameBuf struct{ b []byte }
+// wsConn is one client WebSocket connection.
+type wsConn struct {
+	nc      net.Conn
+	maxMsg  int64
+	deflate *deflateState // nil: not negotiated
 
-func (f *frameBuf) Write(p []byte) (int, error) {
-	f.b = append(f.b, p...)
-	return len(p), nil
+	// Owned by the reading goroutine.
+	rb     []byte // read buffer; rb[r:w] is unread
+	r, w   int
+	norm   int    // the read buffer's usual size
+	filled bool   // the last read filled the buffer
+	readNS int64  // wall clock (ns) when the last read from the socket returned
+	msg    []byte // a fragmented message being reassembled
+	infl   []byte // inflated message
+	ctrl   [125]byte
+	// keepCompressed makes ReadMessage return compressed messages as they
+	// came (compressed true) instead of inflating them; ignored with
+	// context takeover.
+	keepCompressed bool
+
+	wmu       sync.Mutex
+	wb        []byte // frame being written; guarded by wmu
+	scratch   []byte // payload being compressed; guarded by wmu
+	comp      []byte // its compressed form; guarded by wmu
+	closeSent atomic.Bool
 }
 
 // dialWS opens a TCP connection with d and upgrades it to a WebSocket.
@@ -154,7 +187,7 @@ func clientHandshake(nc net.Conn, o *dialOptions) (*wsConn, error) {
 	if _, err := nc.Write(req); err != nil {
 		return nil, fmt.Errorf("sending upgrade request: %w", err)
 	}
-	br := bufio.NewReaderSize(nc, o.readBuf)
+	br := bufio.NewReaderSize(nc, max(o.readBuf, 512))
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading upgrade response: %w", err)
@@ -175,14 +208,87 @@ func clientHandshake(nc net.Conn, o *dialOptions) (*wsConn, error) {
 		return nil, &handshakeError{kind: "handshake_bad_accept",
 			msg: fmt.Sprintf("wrong Sec-WebSocket-Accept %q, want %q", got, want)}
 	}
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
-		return nil, &handshakeError{kind: "handshake_bad_extension",
-			msg: fmt.Sprintf("server selected extension %q that was not offered", ext)}
+	c := &wsConn{nc: nc, maxMsg: o.maxMsg, norm: o.readBuf}
+	if exts := resp.Header.Values("Sec-WebSocket-Extensions"); len(exts) > 0 {
+		d, err := acceptDeflate(exts, o.deflate)
+		if err != nil {
+			return nil, err
+		}
+		c.deflate = d
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
-	return &wsConn{nc: nc, br: br, maxMsg: o.maxMsg}, nil
+	// Bytes the server sent right behind its response are the first frames.
+	n := br.Buffered()
+	c.rb = make([]byte, max(o.readBuf, n))
+	if n > 0 {
+		p, _ := br.Peek(n)
+		c.w = copy(c.rb, p)
+	}
+	return c, nil
+}
+
+// acceptDeflate checks the server's Sec-WebSocket-Extensions answer: one
+// permessage-deflate element, and only if it was offered.
+func acceptDeflate(values []string, offered bool) (*deflateState, error) {
+	bad := func(format string, args ...any) error {
+		return &handshakeError{kind: "handshake_bad_extension", msg: fmt.Sprintf(format, args...)}
+	}
+	var elems []string
+	for _, v := range values {
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				elems = append(elems, e)
+			}
+		}
+	}
+	if len(elems) == 0 {
+		return nil, nil
+	}
+	if !offered {
+		return nil, bad("server selected extension %q that was not offered", strings.Join(values, ", "))
+	}
+	if len(elems) > 1 {
+		return nil, bad("server selected %d extensions %q, only permessage-deflate was offered", len(elems), strings.Join(elems, ", "))
+	}
+	params := strings.Split(elems[0], ";")
+	if strings.TrimSpace(params[0]) != "permessage-deflate" {
+		return nil, bad("server selected extension %q that was not offered", elems[0])
+	}
+	d := &deflateState{takeover: true, level: flate.BestSpeed}
+	seen := map[string]bool{}
+	for _, p := range params[1:] {
+		name, value, hasValue := strings.Cut(strings.TrimSpace(p), "=")
+		name = strings.TrimSpace(name)
+		value = strings.Trim(strings.TrimSpace(value), `"`)
+		if seen[name] {
+			return nil, bad("permessage-deflate parameter %q twice in %q", name, elems[0])
+		}
+		seen[name] = true
+		switch name {
+		case "server_no_context_takeover", "client_no_context_takeover":
+			if hasValue {
+				return nil, bad("permessage-deflate parameter %q with a value in %q", name, elems[0])
+			}
+			if name == "server_no_context_takeover" {
+				d.takeover = false
+			}
+		case "server_max_window_bits", "client_max_window_bits":
+			bits, err := strconv.Atoi(value)
+			if !hasValue || err != nil || bits < 8 || bits > 15 {
+				return nil, bad("permessage-deflate parameter %q needs a value 8..15 in %q", name, elems[0])
+			}
+			if name == "client_max_window_bits" && bits < 15 {
+				// compress/flate always uses a 32 KiB window; Huffman-only
+				// output uses none at all.
+				d.level = flate.HuffmanOnly
+			}
+		default:
+			return nil, bad("unknown permessage-deflate parameter %q in %q", name, elems[0])
+		}
+	}
+	return d, nil
 }
 
 // acceptKey computes the Sec-WebSocket-Accept value for a key.
@@ -210,20 +316,23 @@ func newMask() (m [4]byte) {
 	return m
 }
 
-// writeFrame writes one masked, final frame whose payload is a followed by b.
-// The caller holds c.wmu.
-func (c *wsConn) writeFrame(op ws.OpCode, a, b []byte) error {
-	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: newMask(), Length: int64(len(a) + len(b))}
-	c.wb.b = c.wb.b[:0]
-	if err := ws.WriteHeaderBuffer(&c.wb, h, c.whdr[:]); err != nil {
-		return err
+// appendFrame appends to dst one masked, final frame whose payload is a
+// followed by b, compressed if the connection negotiated permessage-deflate
+// and op is a data opcode. The caller holds c.wmu.
+func (c *wsConn) appendFrame(dst []byte, op ws.OpCode, a, b []byte) []byte {
+	var rsv byte
+	if c.deflate != nil && (op == ws.OpText || op == ws.OpBinary) {
+		c.scratch = append(append(c.scratch[:0], a...), b...)
+		c.comp = wsproto.CompressMessage(c.comp[:0], c.scratch, c.deflate.level)
+		a, b, rsv = c.comp, nil, ws.Rsv(true, false, false)
 	}
-	hl := len(c.wb.b)
-	c.wb.b = append(c.wb.b, a...)
-	c.wb.b = append(c.wb.b, b...)
-	ws.Cipher(c.wb.b[hl:], h.Mask, 0)
-	_, err := c.nc.Write(c.wb.b)
-	return err
+	h := ws.Header{Fin: true, Rsv: rsv, OpCode: op, Masked: true, Mask: newMask(), Length: int64(len(a) + len(b))}
+	dst = wsproto.AppendHeader(dst, h)
+	start := len(dst)
+	dst = append(dst, a...)
+	dst = append(dst, b...)
+	ws.Cipher(dst[start:], h.Mask, 0)
+	return dst
 }
 
 // WriteMessage sends a data message whose payload is a followed by b (two
@@ -235,7 +344,27 @@ func (c *wsConn) WriteMessage(op ws.OpCode, a, b []byte) error {
 	if c.closeSent.Load() {
 		return errClosing
 	}
-	return c.writeFrame(op, a, b)
+	c.wb = c.appendFrame(c.wb[:0], op, a, b)
+	_, err := c.nc.Write(c.wb)
+	return err
+}
+
+// WriteFrames sends frames built with AppendFrame in one write.
+func (c *wsConn) WriteFrames(frames []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent.Load() {
+		return errClosing
+	}
+	_, err := c.nc.Write(frames)
+	return err
+}
+
+// AppendFrame appends a data frame to dst for WriteFrames; see appendFrame.
+func (c *wsConn) AppendFrame(dst []byte, op ws.OpCode, a, b []byte) []byte {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.appendFrame(dst, op, a, b)
 }
 
 // SendClose sends a close frame with code unless one was already sent. The
@@ -250,7 +379,9 @@ func (c *wsConn) SendClose(code ws.StatusCode, timeout time.Duration) error {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	var body [2]byte
 	binary.BigEndian.PutUint16(body[:], uint16(code))
-	return c.writeFrame(ws.OpClose, body[:], nil)
+	c.wb = c.appendFrame(c.wb[:0], ws.OpClose, body[:], nil)
+	_, err := c.nc.Write(c.wb)
+	return err
 }
 
 // CloseSent reports whether the client has sent its close frame.
@@ -262,84 +393,211 @@ func (c *wsConn) writeControl(op ws.OpCode, payload []byte) error {
 	if c.closeSent.Load() {
 		return nil // after our close frame only the server's close matters
 	}
-	return c.writeFrame(op, payload, nil)
+	c.wb = c.appendFrame(c.wb[:0], op, payload, nil)
+	_, err := c.nc.Write(c.wb)
+	return err
+}
+
+// maxReadGrow is the size up to which a connection's read buffer doubles
+// while reads fill it: idle connections keep their small buffer, busy ones
+// read more per system call.
+const maxReadGrow = 16 << 10
+
+// fill makes sure that at least n unread bytes are in the read buffer,
+// reading from the socket as needed; every read stamps c.readNS.
+func (c *wsConn) fill(n int) error {
+	if c.w-c.r >= n {
+		return nil
+	}
+	if len(c.rb)-c.r < n {
+		// Move what is unread to the front, into a buffer of the usual size
+		// if that holds n (back to it after a big message), grown if reads
+		// kept filling it.
+		if c.filled && c.norm < maxReadGrow {
+			c.norm = min(2*c.norm, maxReadGrow)
+		}
+		c.filled = false
+		size := max(c.norm, n, c.w-c.r)
+		if size != len(c.rb) {
+			nb := make([]byte, size)
+			c.w = copy(nb, c.rb[c.r:c.w])
+			c.rb = nb
+		} else {
+			c.w = copy(c.rb, c.rb[c.r:c.w])
+		}
+		c.r = 0
+	}
+	for c.w-c.r < n {
+		k, err := c.nc.Read(c.rb[c.w:])
+		if k > 0 {
+			c.readNS = nowNS()
+			c.filled = c.w+k == len(c.rb)
+			c.w += k
+			continue
+		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		if err == io.EOF && c.w > c.r {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
+}
+
+// frameHeader decodes the frame header at the start of the unread bytes,
+// reading more as needed; it returns the header and its size.
+func (c *wsConn) frameHeader() (ws.Header, int, error) {
+	if err := c.fill(2); err != nil {
+		return ws.Header{}, 0, err
+	}
+	b0, b1 := c.rb[c.r], c.rb[c.r+1]
+	h := ws.Header{
+		Fin:    b0&0x80 != 0,
+		Rsv:    (b0 >> 4) & 7,
+		OpCode: ws.OpCode(b0 & 0x0f),
+		Masked: b1&0x80 != 0,
+		Length: int64(b1 & 0x7f),
+	}
+	size := 2
+	switch h.Length {
+	case 126:
+		size = 4
+	case 127:
+		size = 10
+	}
+	lenSize := size
+	if h.Masked {
+		size += 4
+	}
+	if err := c.fill(size); err != nil {
+		return h, 0, err
+	}
+	p := c.rb[c.r+2:]
+	switch lenSize {
+	case 4:
+		h.Length = int64(binary.BigEndian.Uint16(p))
+	case 10:
+		u := binary.BigEndian.Uint64(p)
+		if u > 1<<62 {
+			return h, 0, &protocolError{fmt.Sprintf("frame length %d", u)}
+		}
+		h.Length = int64(u)
+	}
+	return h, size, nil
 }
 
 // ReadMessage returns the next data message; the payload is valid until the
 // next call. Pings are answered with pongs, pongs are dropped, fragmented
-// messages are reassembled. When the server closes, it returns errCloseDone
-// if the client had sent its close frame first, or a *closeError after
-// answering the server's close frame.
-func (c *wsConn) ReadMessage() (ws.OpCode, []byte, error) {
-	var op ws.OpCode
+// messages are reassembled, compressed messages inflated (unless
+// keepCompressed: then compressed is true and the payload is as sent). When
+// the server closes, it returns errCloseDone if the client had sent its
+// close frame first, or a *closeError after answering the server's close
+// frame. c.readNS tells when the message's last bytes were read.
+func (c *wsConn) ReadMessage() (op ws.OpCode, payload []byte, compressed bool, err error) {
 	started := false
-	c.rbuf = c.rbuf[:0]
+	c.msg = c.msg[:0]
 	for {
-		h, err := ws.ReadHeaderBuffer(c.br, c.rhdr[:])
+		h, hlen, err := c.frameHeader()
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, false, err
 		}
 		if h.Masked {
-			return 0, nil, &protocolError{"server sent a masked frame"}
+			return 0, nil, false, &protocolError{"server sent a masked frame"}
 		}
-		if h.Rsv != 0 {
-			return 0, nil, &protocolError{"reserved bits set without a negotiated extension"}
+		rsv1 := h.Rsv&4 != 0
+		if h.Rsv&3 != 0 || rsv1 && (c.deflate == nil || h.OpCode.IsControl() || h.OpCode == ws.OpContinuation) {
+			return 0, nil, false, &protocolError{fmt.Sprintf("reserved bits %03b set on %#x frame without a negotiated extension", h.Rsv, h.OpCode)}
 		}
 		if h.OpCode.IsControl() {
 			if h.Length > 125 || !h.Fin {
-				return 0, nil, &protocolError{fmt.Sprintf("control frame %#x with length %d fin %v", h.OpCode, h.Length, h.Fin)}
+				return 0, nil, false, &protocolError{fmt.Sprintf("control frame %#x with length %d fin %v", h.OpCode, h.Length, h.Fin)}
 			}
-			p := c.ctrl[:h.Length]
-			if _, err := io.ReadFull(c.br, p); err != nil {
-				return 0, nil, err
+			if err := c.fill(hlen + int(h.Length)); err != nil {
+				return 0, nil, false, err
 			}
+			p := c.ctrl[:copy(c.ctrl[:], c.rb[c.r+hlen:c.r+hlen+int(h.Length)])]
+			c.r += hlen + int(h.Length)
 			switch h.OpCode {
 			case ws.OpPing:
 				if err := c.writeControl(ws.OpPong, p); err != nil {
-					return 0, nil, err
+					return 0, nil, false, err
 				}
 			case ws.OpPong:
 			case ws.OpClose:
-				return 0, nil, c.onClose(p)
+				return 0, nil, false, c.onClose(p)
 			default:
-				return 0, nil, &protocolError{fmt.Sprintf("reserved control opcode %#x", h.OpCode)}
+				return 0, nil, false, &protocolError{fmt.Sprintf("reserved control opcode %#x", h.OpCode)}
 			}
 			continue
 		}
 		switch {
 		case h.OpCode.IsReserved():
-			return 0, nil, &protocolError{fmt.Sprintf("reserved opcode %#x", h.OpCode)}
+			return 0, nil, false, &protocolError{fmt.Sprintf("reserved opcode %#x", h.OpCode)}
 		case !started && h.OpCode == ws.OpContinuation:
-			return 0, nil, &protocolError{"continuation frame without a message"}
+			return 0, nil, false, &protocolError{"continuation frame without a message"}
 		case started && h.OpCode != ws.OpContinuation:
-			return 0, nil, &protocolError{"new data frame inside a fragmented message"}
+			return 0, nil, false, &protocolError{"new data frame inside a fragmented message"}
 		}
 		if !started {
-			op, started = h.OpCode, true
+			op, compressed, started = h.OpCode, rsv1, true
 		}
-		n := int64(len(c.rbuf))
-		if n+h.Length > c.maxMsg {
+		if total := int64(len(c.msg)) + h.Length; total > c.maxMsg {
 			_ = c.SendClose(ws.StatusMessageTooBig, time.Second)
-			return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", errMessageTooBig, n+h.Length, c.maxMsg)
+			return 0, nil, false, fmt.Errorf("%w: %d bytes, limit %d", errMessageTooBig, total, c.maxMsg)
 		}
-		c.rbuf = grow(c.rbuf, int(n+h.Length))
-		if _, err := io.ReadFull(c.br, c.rbuf[n:]); err != nil {
-			return 0, nil, err
+		n := hlen + int(h.Length)
+		if err := c.fill(n); err != nil {
+			return 0, nil, false, err
 		}
-		if h.Fin {
-			return op, c.rbuf, nil
+		p := c.rb[c.r+hlen : c.r+n]
+		c.r += n
+		if h.Fin && len(c.msg) == 0 {
+			payload = p // the common case: one frame, no copy
+		} else {
+			c.msg = append(c.msg, p...)
+			payload = c.msg
 		}
+		if !h.Fin {
+			continue
+		}
+		if compressed && (!c.keepCompressed || c.deflate.takeover) {
+			if payload, err = c.inflate(payload); err != nil {
+				return 0, nil, false, err
+			}
+			compressed = false
+		}
+		return op, payload, compressed, nil
 	}
 }
 
-// grow returns b resized to n bytes, keeping its content.
-func grow(b []byte, n int) []byte {
-	if n <= cap(b) {
-		return b[:n]
+// inflate decompresses a message, with the previous messages as dictionary
+// when the server takes over its context.
+func (c *wsConn) inflate(p []byte) ([]byte, error) {
+	d := c.deflate
+	var dict []byte
+	if d.takeover {
+		dict = d.window
 	}
-	nb := make([]byte, n, max(n, 2*cap(b)))
-	copy(nb, b)
-	return nb
+	out, err := wsproto.InflateMessage(c.infl[:0], p, c.maxMsg, dict)
+	if err != nil {
+		var we *wsproto.Error
+		if errors.As(err, &we) && we.Code == ws.StatusMessageTooBig {
+			_ = c.SendClose(ws.StatusMessageTooBig, time.Second)
+			return nil, fmt.Errorf("%w: inflated message over %d bytes", errMessageTooBig, c.maxMsg)
+		}
+		return nil, &protocolError{"compressed message: " + err.Error()}
+	}
+	c.infl = out
+	if d.takeover {
+		const window = 32 << 10
+		d.window = append(d.window, out...)
+		if len(d.window) > window {
+			d.window = append(d.window[:0], d.window[len(d.window)-window:]...)
+		}
+	}
+	return out, nil
 }
 
 // onClose handles a close frame from the server.
@@ -366,7 +624,7 @@ func (c *wsConn) onClose(p []byte) error {
 func (c *wsConn) finish(wait time.Duration) {
 	if wait > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
-		_, _ = io.Copy(io.Discard, c.br)
+		_, _ = io.Copy(io.Discard, c.nc)
 	}
 	c.nc.Close()
 }
@@ -380,7 +638,7 @@ func (c *wsConn) closeAndWait(timeout time.Duration) error {
 	if err == nil {
 		_ = c.nc.SetReadDeadline(deadline)
 		for {
-			if _, _, err = c.ReadMessage(); err != nil {
+			if _, _, _, err = c.ReadMessage(); err != nil {
 				break
 			}
 		}
@@ -415,3 +673,8 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// nowNS is the wall clock in nanoseconds: what messages carry as their send
+// time and what receipts are stamped with. Being the wall clock, it is the
+// same in every wsbench process on a machine.
+func nowNS() int64 { return time.Now().UnixNano() }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -24,7 +23,7 @@ func pipeConn(t *testing.T) (*wsConn, net.Conn) {
 	t.Helper()
 	cli, srv := net.Pipe()
 	t.Cleanup(func() { cli.Close(); srv.Close() })
-	return &wsConn{nc: cli, br: bufio.NewReaderSize(cli, 64), maxMsg: 1 << 20}, srv
+	return &wsConn{nc: cli, rb: make([]byte, 64), norm: 64, maxMsg: 1 << 20}, srv
 }
 
 func serverFrame(t *testing.T, w io.Writer, fin bool, op ws.OpCode, p string) {
@@ -63,7 +62,7 @@ func TestReadMessageFragmentsAndPing(t *testing.T) {
 	}()
 	pong := make(chan ws.Frame, 1)
 	go func() { pong <- readClientFrame(t, srv) }()
-	op, msg, err := c.ReadMessage()
+	op, msg, _, err := c.ReadMessage()
 	if err != nil || op != ws.OpText || string(msg) != "hello, wide world" {
 		t.Fatalf("ReadMessage = %v %q %v", op, msg, err)
 	}
@@ -109,7 +108,7 @@ func TestServerInitiatedClose(t *testing.T) {
 	go serverFrame(t, srv, true, ws.OpClose, string(ws.NewCloseFrameBody(ws.StatusGoingAway, "bye")))
 	reply := make(chan ws.Frame, 1)
 	go func() { reply <- readClientFrame(t, srv) }()
-	_, _, err := c.ReadMessage()
+	_, _, _, err := c.ReadMessage()
 	var ce *closeError
 	if !errors.As(err, &ce) || ce.code != ws.StatusGoingAway || ce.reason != "bye" {
 		t.Fatalf("ReadMessage error %v", err)
@@ -137,7 +136,7 @@ func TestProtocolErrors(t *testing.T) {
 	} {
 		c, srv := pipeConn(t)
 		go send(srv)
-		_, _, err := c.ReadMessage()
+		_, _, _, err := c.ReadMessage()
 		if k := errorKind(err); k != "protocol_error" {
 			t.Errorf("%s: error %v kind %q", name, err, k)
 		}
@@ -175,16 +174,16 @@ func TestBcastPattern(t *testing.T) {
 		p := newBcastPattern(100, text)
 		var h [64]byte
 		msg := append(append([]byte{}, p.header(h[:], 7, 99, 123456789)...), p.body()...)
-		pub, seq, ts, res, why := p.parse(p.op, msg)
-		if res != bcastOK || pub != 7 || seq != 99 || ts != 123456789 {
-			t.Errorf("text %v: parse = %d %d %d %v %s", text, pub, seq, ts, res, why)
+		m := p.parse(p.op, msg)
+		if m.res != bcastOK || m.pub != 7 || m.seq != 99 || m.ts != 123456789 {
+			t.Errorf("text %v: parse = %+v", text, m)
 		}
-		if _, _, _, res, _ := p.parse(p.op, []byte("hello")); res != bcastForeign {
-			t.Errorf("text %v: foreign message parsed as %v", text, res)
+		if m := p.parse(p.op, []byte("hello")); m.res != bcastForeign {
+			t.Errorf("text %v: foreign message parsed as %v", text, m.res)
 		}
 		msg[60] ^= 1
-		if _, _, _, res, _ := p.parse(p.op, msg); res != bcastBad {
-			t.Errorf("text %v: corrupt message parsed as %v", text, res)
+		if m := p.parse(p.op, msg); m.res != bcastBad {
+			t.Errorf("text %v: corrupt message parsed as %v", text, m.res)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,6 +33,7 @@ const (
 type config struct {
 	Scenario     string        `json:"scenario"`
 	URL          string        `json:"url"`
+	URLs         []string      `json:"-"` // URL split at commas
 	Conns        int           `json:"conns"`
 	Concurrency  int           `json:"concurrency"`
 	Hold         time.Duration `json:"-"`
@@ -39,8 +41,14 @@ type config struct {
 	Inflight     int           `json:"inflight"`
 	Size         int           `json:"size"`
 	Text         bool          `json:"text"`
-	Publishers   int           `json:"publishers"`
+	Publishers   publishers    `json:"publishers"`
 	Rate         float64       `json:"rate"`
+	Messages     int           `json:"messages,omitempty"`
+	Rooms        int           `json:"rooms,omitempty"`
+	RoomPath     string        `json:"room_path,omitempty"`
+	Batch        int           `json:"batch"`
+	Compress     bool          `json:"compress,omitempty"`
+	InflateEach  bool          `json:"inflate_each,omitempty"`
 	SrcIPs       int           `json:"src_ips"`
 	Timeout      time.Duration `json:"-"`
 	CloseTimeout time.Duration `json:"-"`
@@ -50,6 +58,7 @@ type config struct {
 	MaxErrors    int64         `json:"max_errors"`
 	ReadBuf      int           `json:"read_buffer"`
 	JSON         bool          `json:"-"`
+	CPUProfile   string        `json:"-"`
 	Quiet        bool          `json:"-"`
 	Interval     time.Duration `json:"-"`
 
@@ -86,13 +95,22 @@ Scenarios:
              in flight for -duration against an echo server. Every echo is
              checked (order, length, content); mismatches are errors.
              Reports messages/s, bytes/s and round-trip latency.
-  broadcast  -conns connections all receive; the first -publishers of them
-             also publish, -rate msg/s each (0 = as fast as possible). The
-             server must send every message to every connected client,
-             publishers included. Messages carry a sequence number and send
-             timestamp (-size >= 24, or 44 with -text). Reports deliveries/s,
-             delivery latency, send-to-last-receipt latency per message and
-             lost / duplicate deliveries.
+  broadcast  -conns connections all receive; some also publish. With
+             -messages N each publisher sends N messages as fast as its
+             socket takes them (flat out) and the run ends when every
+             delivery arrived (or nothing came for -drain); without it they
+             publish at -rate msg/s for -duration. The server must send each
+             message to every client of the publisher's room, publisher
+             included. -rooms R spreads the clients over R rooms through
+             -room-path (/room/r0, /room/r1, ...; connection i joins room
+             i mod R) and -publishers counts per room ("all": every member).
+             Messages carry publisher, sequence number and send time (-size
+             >= 24, or 44 with -text). Every delivery is checked per receiver
+             and per publisher: lost, duplicated, reordered, misrouted (to
+             another room) and corrupt deliveries are errors. Reports
+             deliveries/s (all deliveries / time from the first send to the
+             last receipt), per-delivery latency, send-to-last-receipt latency
+             per message and wsbench's own CPU while publishing.
   handshake  -conns workers repeatedly connect, upgrade and close (close frame
              1000) for -duration. Reports upgrades/s and handshake latency.
 
@@ -104,7 +122,11 @@ Examples:
   wsbench connect -url ws://127.0.0.1:9001/ -conns 10000 -concurrency 200 -hold 10s
   wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
   wsbench echo -url ws://127.0.0.1:9001/ -conns 100 -inflight 8 -size 4096 -text -json
-  wsbench broadcast -url ws://127.0.0.1:9001/chat -conns 2000 -publishers 4 -rate 50 -duration 10s
+  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -publishers 4 -rate 50 -duration 10s
+  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -messages 1000
+  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -publishers 20 -messages 100
+  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 19800 -rooms 990 -publishers all -messages 200
+  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -messages 1000 -compress -text -size 1024
   wsbench handshake -url ws://127.0.0.1:9001/ -conns 16 -duration 5s
   go run ./cmd/wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
 
@@ -140,7 +162,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("wsbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by run, usage by printUsage
 	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: connect, echo, broadcast or handshake (or give it as the first argument)")
-	fs.StringVar(&cfg.URL, "url", "", "server URL, ws://host:port/path (required)")
+	fs.StringVar(&cfg.URL, "url", "", "server URL, ws://host:port/path (required); several, separated by commas, spread the connections over them")
 	fs.IntVar(&cfg.Conns, "conns", 100, "number of connections (handshake: number of concurrent workers)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "how many dials+upgrades run at the same time while opening connections")
 	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "connect: how long to hold the connections open")
@@ -148,8 +170,15 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.Inflight, "inflight", 1, "echo: messages in flight per connection")
 	fs.IntVar(&cfg.Size, "size", 64, "echo, broadcast: message size in bytes")
 	fs.BoolVar(&cfg.Text, "text", false, "echo, broadcast: send text messages (printable ASCII) instead of binary")
-	fs.IntVar(&cfg.Publishers, "publishers", 1, "broadcast: how many of the connections publish")
-	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: messages per second per publisher; 0 = as fast as possible")
+	cfg.Publishers = publishers{n: 1}
+	fs.Var(&cfg.Publishers, "publishers", "broadcast: how many of the connections publish, or \"all\"; with -rooms, how many in each room")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: messages per second per publisher; 0 = as fast as the socket takes them (the default with -messages)")
+	fs.IntVar(&cfg.Messages, "messages", 0, "broadcast: each publisher sends this many messages, then the run waits for every delivery; 0 = publish for -duration")
+	fs.IntVar(&cfg.Rooms, "rooms", 0, "broadcast: spread the connections over this many rooms (connection i joins room i mod N through -room-path); 0 = everyone on -url's path")
+	fs.StringVar(&cfg.RoomPath, "room-path", "/room/{room}", "broadcast: request path (and query) of a room; {room} is replaced by the room's name, r0, r1, ...")
+	fs.IntVar(&cfg.Batch, "batch", 16<<10, "broadcast, flat out: a publisher writes its messages in batches of up to this many bytes (one write each); 0 = one write per message")
+	fs.BoolVar(&cfg.Compress, "compress", false, "offer permessage-deflate (no context takeover); if the server accepts, every message is sent compressed")
+	fs.BoolVar(&cfg.InflateEach, "inflate-each", false, "broadcast with -compress: inflate every delivery, instead of each distinct compressed message once (identical bytes are checked once)")
 	fs.IntVar(&cfg.SrcIPs, "src-ips", -1, "loopback targets: spread connections over this many source addresses 127.0.0.2, 127.0.0.3, ...; -1 = one per 20000 connections on Linux (kernel's choice elsewhere), 0 = let the kernel choose")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "timeout for TCP connect plus the HTTP upgrade")
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 2*time.Second, "how long to wait for the server's close frame and TCP close at the end")
@@ -157,8 +186,9 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.Settle, "settle", 200*time.Millisecond, "broadcast: pause between the last connection opening and the first publish")
 	fs.Var((*headerList)(&cfg.Headers), "header", "extra upgrade request header \"Name: value\" (repeatable)")
 	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "exit 1 when the run has more errors than this")
-	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes")
+	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes at first; it doubles up to 16 KiB on connections whose reads fill it")
 	fs.BoolVar(&cfg.JSON, "json", false, "write the results as one JSON object to stdout")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write wsbench's own CPU profile to this file (to see where a saturated wsbench spends its time)")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress output on stderr")
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "progress interval when stderr is not a terminal")
 	return fs
@@ -203,10 +233,58 @@ func parseConfig(args []string) (*config, error) {
 	case positional != "":
 		cfg.Scenario = positional
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.Messages > 0 && !set["rate"] {
+		cfg.Rate = 0 // -messages means flat out unless a rate is asked for
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// publishers is the value of -publishers: a number, or "all".
+type publishers struct {
+	n   int
+	all bool
+}
+
+func (p *publishers) String() string {
+	if p.all {
+		return "all"
+	}
+	return strconv.Itoa(p.n)
+}
+
+func (p *publishers) Set(v string) error {
+	if v == "all" {
+		*p = publishers{all: true}
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("want a number or \"all\", got %q", v)
+	}
+	*p = publishers{n: n}
+	return nil
+}
+
+func (p publishers) MarshalJSON() ([]byte, error) {
+	if p.all {
+		return []byte(`"all"`), nil
+	}
+	return []byte(strconv.Itoa(p.n)), nil
+}
+
+func (p *publishers) UnmarshalJSON(b []byte) error {
+	if string(b) == `"all"` {
+		*p = publishers{all: true}
+		return nil
+	}
+	n, err := strconv.Atoi(string(b))
+	*p = publishers{n: n}
+	return err
 }
 
 func (c *config) validate() error {
@@ -220,8 +298,15 @@ func (c *config) validate() error {
 	if c.URL == "" {
 		return usagef("missing -url (for example -url ws://127.0.0.1:9001/)")
 	}
-	if _, err := parseTargetURL(c.URL); err != nil {
-		return &usageError{msg: err.Error()}
+	c.URLs = nil
+	for u := range strings.SplitSeq(c.URL, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			return usagef("bad -url %q: empty URL in the list", c.URL)
+		}
+		if _, err := parseTargetURL(u); err != nil {
+			return &usageError{msg: err.Error()}
+		}
+		c.URLs = append(c.URLs, u)
 	}
 	switch {
 	case c.Conns < 1 || c.Conns > maxConns:
@@ -256,8 +341,27 @@ func (c *config) validate() error {
 		return usagef("-interval %v: must be positive", c.Interval)
 	}
 	if c.Scenario == scBroadcast {
-		if c.Publishers < 1 || c.Publishers > c.Conns {
-			return usagef("-publishers %d: want 1..%d (publishers are among the -conns connections)", c.Publishers, c.Conns)
+		rooms := max(c.Rooms, 1)
+		switch {
+		case c.Rooms < 0 || c.Rooms > c.Conns:
+			return usagef("-rooms %d: want 0 (no rooms) or 1..%d (at most one room per connection)", c.Rooms, c.Conns)
+		case c.Messages < 0:
+			return usagef("-messages %d: must not be negative (0 = publish for -duration)", c.Messages)
+		case c.Batch < 0 || c.Batch > 64<<20:
+			return usagef("-batch %d: want 0..%d bytes", c.Batch, 64<<20)
+		case c.Rooms > 0 && !strings.Contains(c.RoomPath, "{room}"):
+			return usagef("-room-path %q: must contain {room}", c.RoomPath)
+		case c.Rooms > 0 && !strings.HasPrefix(c.RoomPath, "/"):
+			return usagef("-room-path %q: must start with /", c.RoomPath)
+		case c.InflateEach && !c.Compress:
+			return usagef("-inflate-each needs -compress")
+		}
+		perRoom := (c.Conns + rooms - 1) / rooms
+		if !c.Publishers.all && (c.Publishers.n < 1 || c.Publishers.n > perRoom) {
+			if c.Rooms > 0 {
+				return usagef("-publishers %d: want 1..%d or all (publishers per room, among its %d members)", c.Publishers.n, perRoom, perRoom)
+			}
+			return usagef("-publishers %d: want 1..%d or all (publishers are among the -conns connections)", c.Publishers.n, c.Conns)
 		}
 		if least := bcastMinSize(c.Text); c.Size < least {
 			return usagef("-size %d is too small for broadcast: messages carry a marker, publisher, sequence number and timestamp in %d bytes (-text: %d)",

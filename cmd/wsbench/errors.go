@@ -19,6 +19,8 @@ const (
 	kindCorrupt      = "broadcast_corrupt"   // a broadcast message with our marker but bad content
 	kindLost         = "broadcast_lost"      // a delivery that never arrived
 	kindDuplicate    = "broadcast_duplicate" // a delivery that arrived more than once
+	kindReordered    = "broadcast_reordered" // a message that came after a later one of its publisher
+	kindMisrouted    = "broadcast_misrouted" // a message published in another room
 	kindCloseTimeout = "close_timeout"
 )
 
@@ -89,6 +91,8 @@ var kindHints = map[string]string{
 	"refused":          "nothing listening, or the server's accept backlog is full",
 	"timeout":          "no answer within -timeout: server overloaded or backlog full",
 	kindMismatch:       "the echo differed from what was sent",
+	kindReordered:      "the server changed the order of one publisher's messages",
+	kindMisrouted:      "the server delivered a message to a client outside the publisher's room",
 	kindCloseTimeout:   "the server did not answer the close frame within -close-timeout",
 }
 

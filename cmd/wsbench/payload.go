@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 
 	"github.com/gobwas/ws"
 )
@@ -14,20 +15,29 @@ import (
 // per-message header plus a shared read-only slice, and checked by comparing
 // both parts.
 
-const textAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+const textAlphabet = "abcdefghijklmnopqrstuvwxyz"
 
-// makeFiller returns size bytes of filler: printable ASCII for text
-// messages, a varied byte pattern for binary ones.
+// makeFiller returns size bytes of filler: for text messages, words of
+// printable ASCII picked by a fixed pseudo-random sequence, so that
+// permessage-deflate finds about as much to compress as in prose; for binary
+// ones, a varied byte pattern.
 func makeFiller(size int, text bool) []byte {
-	f := make([]byte, size)
-	for i := range f {
-		if text {
-			f[i] = textAlphabet[(i*7+3)%len(textAlphabet)]
-		} else {
-			f[i] = byte(i*131 + 17)
+	f := make([]byte, 0, size+16)
+	if !text {
+		for i := range size {
+			f = append(f, byte(i*131+17))
 		}
+		return f
 	}
-	return f
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for len(f) < size {
+		n := 2 + rng.IntN(8)
+		for range n {
+			f = append(f, textAlphabet[rng.IntN(26)]) // lower-case letters
+		}
+		f = append(f, ' ')
+	}
+	return f[:size]
 }
 
 func dataOpCode(text bool) ws.OpCode {
@@ -99,7 +109,7 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-// Broadcast messages: marker, publisher, sequence, send time (monoNow),
+// Broadcast messages: marker, publisher, sequence, send time (nowNS, wall clock),
 // binary or hex-encoded for text, then filler up to size.
 const (
 	bcastMarkerBin  = "WSB1"
@@ -155,34 +165,37 @@ const (
 )
 
 // parse decodes a received message.
-func (p *bcastPattern) parse(op ws.OpCode, msg []byte) (pub uint32, seq uint64, ts int64, res bcastParse, why string) {
+func (p *bcastPattern) parse(op ws.OpCode, msg []byte) parsedMsg {
 	marker := bcastMarkerBin
 	if p.text {
 		marker = bcastMarkerText
 	}
 	if len(msg) < 4 || string(msg[:4]) != marker {
-		return 0, 0, 0, bcastForeign, ""
+		return parsedMsg{res: bcastForeign}
+	}
+	bad := func(format string, args ...any) parsedMsg {
+		return parsedMsg{res: bcastBad, why: fmt.Sprintf(format, args...)}
 	}
 	if op != p.op {
-		return 0, 0, 0, bcastBad, fmt.Sprintf("broadcast message with opcode %#x, sent %#x", op, p.op)
+		return bad("broadcast message with opcode %#x, sent %#x", op, p.op)
 	}
 	if len(msg) != p.size {
-		return 0, 0, 0, bcastBad, fmt.Sprintf("broadcast message of %d bytes, sent %d", len(msg), p.size)
+		return bad("broadcast message of %d bytes, sent %d", len(msg), p.size)
 	}
 	var raw [bcastFields]byte
 	if p.text {
 		if _, err := hex.Decode(raw[:], msg[4:p.hdrLen]); err != nil {
-			return 0, 0, 0, bcastBad, fmt.Sprintf("broadcast message header %q: %v", msg[:p.hdrLen], err)
+			return bad("broadcast message header %q: %v", msg[:p.hdrLen], err)
 		}
 	} else {
 		copy(raw[:], msg[4:p.hdrLen])
 	}
 	if !bytes.Equal(msg[p.hdrLen:], p.body()) {
-		i := firstDiff(msg[p.hdrLen:], p.body()) + p.hdrLen
-		return 0, 0, 0, bcastBad, fmt.Sprintf("broadcast message differs at byte %d", i)
+		return bad("broadcast message differs at byte %d", firstDiff(msg[p.hdrLen:], p.body())+p.hdrLen)
 	}
-	pub = binary.BigEndian.Uint32(raw[0:])
-	seq = binary.BigEndian.Uint64(raw[4:])
-	ts = int64(binary.BigEndian.Uint64(raw[12:]))
-	return pub, seq, ts, bcastOK, ""
+	return parsedMsg{
+		pub: binary.BigEndian.Uint32(raw[0:]),
+		seq: binary.BigEndian.Uint64(raw[4:]),
+		ts:  int64(binary.BigEndian.Uint64(raw[12:])),
+	}
 }

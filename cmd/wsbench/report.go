@@ -60,19 +60,28 @@ type echoResult struct {
 }
 
 type broadcastResult struct {
-	Receivers          int64   `json:"receivers"`
-	Publishers         int     `json:"publishers"`
-	WindowS            float64 `json:"window_s"`
-	Published          int64   `json:"published"`
-	PublishedPerS      float64 `json:"published_per_s"`
-	ExpectedDeliveries int64   `json:"expected_deliveries"` // published * receivers
-	Deliveries         int64   `json:"deliveries"`
-	DeliveriesPerS     float64 `json:"deliveries_per_s"`
-	Complete           int64   `json:"complete"` // messages every receiver got
-	Lost               int64   `json:"lost"`
-	Duplicates         int64   `json:"duplicates"`
-	Corrupt            int64   `json:"corrupt"`
-	Foreign            int64   `json:"foreign"` // messages not sent by wsbench (ignored)
+	Receivers            int64   `json:"receivers"` // connections that opened, publishers included
+	Rooms                int     `json:"rooms"`     // 0: everyone in one room (-url's path)
+	Publishers           int     `json:"publishers"`
+	MessagesPerPublisher int     `json:"messages_per_publisher,omitempty"`
+	Published            int64   `json:"published"`
+	PublishS             float64 `json:"publish_s"` // first send to the end of the last write
+	PublishedPerS        float64 `json:"published_per_s"`
+	ExpectedDeliveries   int64   `json:"expected_deliveries"` // each message times its room's receivers
+	Deliveries           int64   `json:"deliveries"`          // first copies received
+	DeliveryS            float64 `json:"delivery_s"`          // first send to the last receipt
+	DeliveriesPerS       float64 `json:"deliveries_per_s"`    // deliveries / delivery_s
+	Complete             int64   `json:"complete"`            // messages every receiver of their room got
+	Lost                 int64   `json:"lost"`
+	Duplicates           int64   `json:"duplicates"`
+	Reordered            int64   `json:"reordered"` // came after a later message of the same publisher
+	Misrouted            int64   `json:"misrouted"` // delivered outside the publisher's room
+	Corrupt              int64   `json:"corrupt"`
+	Foreign              int64   `json:"foreign"` // messages not sent by wsbench (ignored)
+	Deflate              int64   `json:"deflate"` // connections with permessage-deflate
+	// CPU is wsbench's own CPU use while publishing and receiving (from
+	// the first send to the last receipt or the end of -drain).
+	CPU *cpuResult `json:"client_cpu_publishing"`
 }
 
 type handshakeResult struct {
@@ -97,7 +106,7 @@ func newResult(b *bench) *result {
 	r := &result{
 		Scenario:   b.cfg.Scenario,
 		URL:        b.cfg.URL,
-		TargetAddr: b.tgt.addr,
+		TargetAddr: targetAddrs(b.tgts),
 		Params:     b.cfg,
 		Latency:    map[string]*latencySummary{},
 	}
@@ -105,6 +114,14 @@ func newResult(b *bench) *result {
 		r.SourceIPs = append(r.SourceIPs, ip.String())
 	}
 	return r
+}
+
+func targetAddrs(ts []*target) string {
+	addrs := make([]string, len(ts))
+	for i, t := range ts {
+		addrs[i] = t.addr
+	}
+	return strings.Join(addrs, ",")
 }
 
 // addLatency adds a latency summary under name.
@@ -191,10 +208,21 @@ func writeTable(w io.Writer, r *result) error {
 		field("verification", "%d mismatches, %d unsolicited, %d missing", e.Mismatches, e.Unsolicited, e.Missing)
 	}
 	if bc := r.Broadcast; bc != nil {
-		field("publishing", "%d publishers sent %d in %.3fs (%.0f/s)", bc.Publishers, bc.Published, bc.WindowS, bc.PublishedPerS)
-		field("deliveries", "%d of %d expected (%d receivers), %.0f/s", bc.Deliveries, bc.ExpectedDeliveries, bc.Receivers, bc.DeliveriesPerS)
-		field("verification", "%d messages complete, %d lost, %d duplicates, %d corrupt, %d foreign",
-			bc.Complete, bc.Lost, bc.Duplicates, bc.Corrupt, bc.Foreign)
+		rooms := "one room"
+		if bc.Rooms > 0 {
+			rooms = fmt.Sprintf("%d rooms", bc.Rooms)
+		}
+		field("publishing", "%d publishers sent %d in %.3fs (%.0f/s)", bc.Publishers, bc.Published, bc.PublishS, bc.PublishedPerS)
+		field("deliveries", "%d of %d expected (%d receivers, %s) in %.3fs from the first send to the last receipt: %.0f/s",
+			bc.Deliveries, bc.ExpectedDeliveries, bc.Receivers, rooms, bc.DeliveryS, bc.DeliveriesPerS)
+		field("verification", "%d messages complete, %d lost, %d duplicates, %d reordered, %d misrouted, %d corrupt, %d foreign",
+			bc.Complete, bc.Lost, bc.Duplicates, bc.Reordered, bc.Misrouted, bc.Corrupt, bc.Foreign)
+		if c := bc.CPU; c != nil && c.Measured {
+			field("client cpu", "%.0f%% of one core while publishing and receiving (%.2fs)", c.Percent, c.WallS)
+		}
+		if p.Compress {
+			field("compression", "permessage-deflate on %d of %d connections", bc.Deflate, bc.Receivers)
+		}
 	}
 	if h := r.Handshake; h != nil {
 		field("upgrades", "%d ok, %d failed in %.3fs with %d workers: %.0f/s", h.Upgrades, h.Failed, h.WindowS, h.Workers, h.UpgradesPer)
@@ -264,7 +292,19 @@ func paramLine(r *result) string {
 		if p.Rate > 0 {
 			rate = fmt.Sprintf("%g msg/s each", p.Rate)
 		}
-		return fmt.Sprintf("conns %d, publishers %d at %s, size %d B %s, duration %v", p.Conns, p.Publishers, rate, p.Size, kind, p.Duration)
+		amount := fmt.Sprintf("for %v", p.Duration)
+		if p.Messages > 0 {
+			amount = fmt.Sprintf("%d messages each", p.Messages)
+		}
+		pubs := p.Publishers.String()
+		if p.Rooms > 0 {
+			pubs = fmt.Sprintf("%s per room of %d rooms", pubs, p.Rooms)
+		}
+		comp := ""
+		if p.Compress {
+			comp = ", permessage-deflate offered"
+		}
+		return fmt.Sprintf("conns %d, publishers %s, %s at %s, size %d B %s%s", p.Conns, pubs, amount, rate, p.Size, kind, comp)
 	case scHandshake:
 		return fmt.Sprintf("workers %d, duration %v", p.Conns, p.Duration)
 	}

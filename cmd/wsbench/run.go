@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -38,17 +39,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tgt, err := resolveTarget(ctx, cfg.URL)
+	tgts, err := resolveTargets(ctx, cfg.URLs)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsbench: %v\n", err)
 		return exitUsage
 	}
-	b := newBench(cfg, tgt)
+	b := newBench(cfg, tgts)
 	warnings := b.preflight()
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "wsbench: warning: %s\n", w)
 	}
 
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsbench: -cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "wsbench: -cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer pprof.StopCPUProfile()
+	}
 	user0, sys0, cpuOK := processCPU()
 	t0 := time.Now()
 	prog := startProgress(stderr, b, progressLabel[cfg.Scenario])
@@ -68,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	res.Start = t0
 	res.Interrupted = ctx.Err() != nil
 	res.Warnings = append(res.Warnings, warnings...)
+	res.Warnings = append(res.Warnings, b.warnings...)
 	res.finish(b, elapsed, measureCPU(user0, sys0, cpuOK, elapsed))
 
 	if cfg.JSON {

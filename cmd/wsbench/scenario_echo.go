@@ -139,7 +139,7 @@ send:
 		default:
 		}
 		seq := ec.sent.Load()
-		ec.sendTimes[seq%k].Store(monoNow())
+		ec.sendTimes[seq%k].Store(nowNS())
 		ec.sent.Store(seq + 1)
 		if err := ec.c.WriteMessage(op, e.pat.header(ec.hdr[:], seq), e.pat.body()); err != nil {
 			ec.sent.Store(seq)
@@ -182,12 +182,12 @@ func (e *echoRun) reader(ec *echoConn) {
 	k := uint64(e.k)
 	var err error
 	for {
-		op, msg, rerr := ec.c.ReadMessage()
+		op, msg, _, rerr := ec.c.ReadMessage()
 		if rerr != nil {
 			err = rerr
 			break
 		}
-		now := monoNow()
+		now := ec.c.readNS
 		ec.received++
 		ec.bytesRecv += int64(len(msg))
 		e.b.ops.Add(1)

@@ -94,11 +94,3 @@ func round3(f float64) float64 {
 	}
 	return float64(int64(f*1000-0.5)) / 1000
 }
-
-// monoBase is the process-wide origin of monoNow.
-var monoBase = time.Now()
-
-// monoNow returns nanoseconds since process start on the monotonic clock; it
-// is what broadcast messages carry as their send timestamp (sender and
-// receivers share the process, so the clock is the same).
-func monoNow() int64 { return int64(time.Since(monoBase)) }

@@ -49,6 +49,19 @@ func parseTargetURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// resolveTargets resolves every URL of the list.
+func resolveTargets(ctx context.Context, urls []string) ([]*target, error) {
+	var ts []*target
+	for _, u := range urls {
+		t, err := resolveTarget(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
 // resolveTarget parses the URL and resolves its host once, preferring IPv4,
 // so that the load is not slowed down by name lookups.
 func resolveTarget(ctx context.Context, raw string) (*target, error) {
@@ -95,13 +108,18 @@ func resolveTarget(ctx context.Context, raw string) (*target, error) {
 	}, nil
 }
 
-// sourceIPs returns the local addresses to bind client sockets to: for an
-// IPv4 loopback target, n addresses 127.0.0.2, 127.0.0.3, ...; nil (kernel's
+// sourceIPs returns the local addresses to bind client sockets to: for
+// IPv4 loopback targets, n addresses 127.0.0.2, 127.0.0.3, ...; nil (kernel's
 // choice) otherwise. n == -1 picks one address per perSrcIPConns connections
 // on Linux, where all of 127.0.0.0/8 is local; elsewhere (macOS, BSD: only
 // 127.0.0.1 unless configured) it leaves the choice to the kernel.
-func sourceIPs(t *target, n, conns int) []net.IP {
-	if !t.loopback || t.ip.To4() == nil || n == 0 {
+func sourceIPs(tgts []*target, n, conns int) []net.IP {
+	for _, t := range tgts {
+		if !t.loopback || t.ip.To4() == nil {
+			return nil
+		}
+	}
+	if n == 0 {
 		return nil
 	}
 	if n < 0 && runtime.GOOS != "linux" {

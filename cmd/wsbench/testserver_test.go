@@ -36,6 +36,7 @@ type serverMode struct {
 	closeAfter   time.Duration // close each connection with 1001 after this
 	status       int           // answer the upgrade with this HTTP status instead
 	silent       bool          // read messages but never answer (not even close frames)
+	mangle       bool          // broadcast: of every 10 messages, send the 4th after the 5th and the 8th twice
 }
 
 var upgrader = websocket.Upgrader{
@@ -76,7 +77,7 @@ func newTestServer(t *testing.T, mode serverMode) *testServer {
 			// Read raw bytes so that gorilla answers nothing, not even a close.
 			_, _ = io.Copy(io.Discard, c.NetConn())
 		case mode.broadcast:
-			s.serveBroadcast(c)
+			s.serveBroadcast(c, mode)
 		default:
 			s.serveEcho(c, mode)
 		}
@@ -142,7 +143,7 @@ type wsMsg struct {
 	p  []byte
 }
 
-func (s *testServer) serveBroadcast(c *websocket.Conn) {
+func (s *testServer) serveBroadcast(c *websocket.Conn, mode serverMode) {
 	cl := &bcClient{c: c, send: make(chan wsMsg, 256), done: make(chan struct{})}
 	s.mu.Lock()
 	s.clients[cl] = true
@@ -167,7 +168,8 @@ func (s *testServer) serveBroadcast(c *websocket.Conn) {
 		close(cl.done)
 		wg.Wait()
 	}()
-	for {
+	var held *wsMsg
+	for k := 0; ; k++ {
 		mt, p, err := c.ReadMessage()
 		if err != nil {
 			s.recordClose(err)
@@ -179,10 +181,24 @@ func (s *testServer) serveBroadcast(c *websocket.Conn) {
 			targets = append(targets, other)
 		}
 		s.mu.Unlock()
+		m := wsMsg{mt, p}
+		out := []wsMsg{m}
+		if mode.mangle {
+			switch k % 10 {
+			case 3:
+				held, out = &m, nil
+			case 4:
+				out = append(out, *held)
+			case 7:
+				out = append(out, m)
+			}
+		}
 		for _, other := range targets {
-			select {
-			case other.send <- wsMsg{mt, p}:
-			case <-other.done:
+			for _, m := range out {
+				select {
+				case other.send <- m:
+				case <-other.done:
+				}
 			}
 		}
 	}
