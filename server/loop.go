@@ -387,6 +387,13 @@ func (w *worker) fail(c *Client, err error) {
 	var perr *wsproto.Error
 	if errors.As(err, &perr) {
 		c.mu.Lock()
+		if err == wsproto.ErrCloseCode && c.closeSent {
+			// The answer to our close frame, echoing a code only a server
+			// may send (1012 from Drain): the closing handshake is done.
+			c.mu.Unlock()
+			w.finish(c, nil)
+			return
+		}
 		if c.leftErr == nil {
 			c.leftErr = perr
 		}

@@ -53,6 +53,7 @@ func (c *Client) Join(name string) error {
 		}
 		r = &room{name: name}
 		s.rooms[name] = r
+		s.roomChanged(name)
 	}
 	c.rooms = append(c.rooms, membership{r: r, i: len(r.members)})
 	r.members = append(r.members, c)
@@ -118,6 +119,7 @@ func (s *Server) removeMemberLocked(c *Client, k int) {
 	r.members = r.members[:last]
 	if len(r.members) == 0 {
 		delete(s.rooms, r.name)
+		s.roomChanged(r.name)
 	}
 	c.rooms = slices.Delete(c.rooms, k, k+1)
 	if len(c.rooms) == 0 {
@@ -151,15 +153,22 @@ func (s *Server) RoomNames() []string {
 // BroadcastText, the frame is encoded once (and compressed at most once per
 // compression mode) and shared by every member's queue; members over their
 // output limit are disconnected as by Send. Publishing to a room without
-// members does nothing.
+// members does nothing here. With a Broker set, the message also reaches
+// the room's members on every other instance.
 func (s *Server) PublishText(name, msg string) {
 	s.publish(name, Text, stringBytes(msg))
+	if name != "" {
+		s.forward(name, Text, stringBytes(msg))
+	}
 }
 
 // PublishBinary sends a binary message to every member of the named room,
 // like PublishText. data may be reused once it returns.
 func (s *Server) PublishBinary(name string, data []byte) {
 	s.publish(name, Binary, data)
+	if name != "" {
+		s.forward(name, Binary, data)
+	}
 }
 
 func (s *Server) publish(name string, op ws.OpCode, payload []byte) {

@@ -143,6 +143,11 @@ type Server struct {
 	// CloseTimeout bounds the wait for a client's close frame after the
 	// server sent one. Zero means DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// DrainDelay is how long Drain waits, once the server reports not
+	// ready, before it closes the first client: time for load balancers to
+	// stop sending clients (with HAProxy, check inter × fall). Zero means
+	// no wait.
+	DrainDelay time.Duration
 	// MaxHeaderBytes caps the size of the handshake request; a larger one
 	// gets 431. Zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
@@ -201,6 +206,12 @@ type Server struct {
 	// golang.org/x/crypto/acme/autocert plug in), versions, ciphers.
 	TLSConfig *tls.Config
 
+	// Broker, if set, carries BroadcastText, BroadcastBinary, PublishText
+	// and PublishBinary to the other instances of the service, and theirs to
+	// this server's clients (see Broker for what is guaranteed). Nil means
+	// this server alone: publications reach its own clients only.
+	Broker Broker
+
 	// AllowedOrigins, if not empty, lists the Origin header values a
 	// browser handshake may carry, as path.Match patterns such as
 	// "https://example.com" or "https://*.example.com". A handshake with
@@ -240,6 +251,9 @@ type Server struct {
 
 	roomsMu sync.RWMutex
 	rooms   map[string]*room // rooms with members, by name; guarded by roomsMu
+
+	link  atomic.Pointer[brokerLink] // set by start when Broker is set
+	drain drainState
 }
 
 const (
@@ -323,8 +337,8 @@ func (s *Server) serve(ln net.Listener, tlsCfg *tls.Config) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.state.Load() != serving {
-				return ErrServerClosed
+			if s.state.Load() != serving || s.drain.on.Load() && errors.Is(err, net.ErrClosed) {
+				return ErrServerClosed // Drain closes listeners that share their port
 			}
 			if isTemporary(err) {
 				// Out of descriptors or a similar passing failure: back off
@@ -400,12 +414,17 @@ func (s *Server) start() error {
 			s.startErr = err
 			return
 		}
+		if err := s.startBroker(); err != nil {
+			s.startErr = err
+			return
+		}
 		if !s.noPoller {
 			p, err := poller.New()
 			switch {
 			case err == nil:
 				s.poll = p
 			case !errors.Is(err, poller.ErrUnsupported):
+				s.stopBroker()
 				s.startErr = err
 				return
 			}
@@ -454,7 +473,7 @@ func (s *Server) checkOptions() error {
 		return errors.New("server: MaxMessageSize must not be negative")
 	case s.MaxPendingBytes < 0:
 		return errors.New("server: MaxPendingBytes must not be negative")
-	case s.HandshakeTimeout < 0, s.CloseTimeout < 0:
+	case s.HandshakeTimeout < 0, s.CloseTimeout < 0, s.DrainDelay < 0:
 		return errors.New("server: timeouts must not be negative")
 	case s.MaxHeaderBytes < 0:
 		return errors.New("server: MaxHeaderBytes must not be negative")
@@ -561,18 +580,21 @@ func (s *Server) Len() int {
 	return s.nclients
 }
 
-// BroadcastText sends a text message to every connected client. The frame
+// BroadcastText sends a text message to every connected client, and
+// through the Broker, if set, to the clients of every instance. The frame
 // is encoded once (and compressed at most once per compression mode) and
 // its bytes are shared by every client's queue.
 // Clients over their output limit are disconnected as by Send.
 func (s *Server) BroadcastText(msg string) {
 	s.broadcast(Text, stringBytes(msg))
+	s.forward("", Text, stringBytes(msg))
 }
 
 // BroadcastBinary sends a binary message to every connected client, like
 // BroadcastText. data may be reused once it returns.
 func (s *Server) BroadcastBinary(data []byte) {
 	s.broadcast(Binary, data)
+	s.forward("", Binary, data)
 }
 
 // DenyNewConnections makes the server refuse new handshakes with the given
@@ -682,6 +704,7 @@ func (s *Server) stopNow() {
 	}
 	s.runq.close()
 	s.workers.Wait()
+	s.stopBroker()
 	if s.poll != nil {
 		s.poll.Close()
 	}

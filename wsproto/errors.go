@@ -44,3 +44,10 @@ var (
 	errTextUTF8           = &Error{ws.StatusInvalidFramePayloadData, "invalid UTF-8 in text message"}
 	errReasonUTF8         = &Error{ws.StatusInvalidFramePayloadData, "invalid UTF-8 in close reason"}
 )
+
+// ErrCloseCode is the error Next returns for a close frame whose code a peer
+// may not send (see ValidCloseCode). An endpoint that sent such a code
+// itself, 1012 (Service Restart) for instance, which ValidCloseCode refuses
+// as Autobahn does, may take this error after its own close frame as the
+// peer's echo of it.
+var ErrCloseCode error = errCloseCode
