@@ -1,10 +1,13 @@
 // Package srvutil is what every benchmark server main shares: the common
-// flags (-addr, -mode, -stats-addr, -cpuprofile), a tiny HTTP endpoint with
-// goroutine, connection and heap numbers, a CPU profile that is written when
-// the server is stopped, and the signal handling that stops it.
+// flags (-addr, -mode, -deflate, -tls-cert, -tls-key, -stats-addr,
+// -cpuprofile), the room a request path names, a set of clients per room, a
+// tiny HTTP endpoint with goroutine, connection and heap numbers, a CPU
+// profile that is written when the server is stopped, and the signal
+// handling that stops it.
 package srvutil
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,7 +23,12 @@ import (
 
 // Modes the servers implement.
 const (
-	Echo      = "echo"
+	// Echo sends every message back to its sender only.
+	Echo = "echo"
+	// Broadcast sends every message unchanged to the sender's room, the
+	// sender included: to every client when the sender connected to "/",
+	// to the members of room NAME when it connected to "/room/NAME" (see
+	// RoomOf).
 	Broadcast = "broadcast"
 )
 
@@ -31,7 +39,14 @@ type Options struct {
 	Mode       string
 	StatsAddr  string
 	CPUProfile string
+	// Deflate turns on permessage-deflate for clients that offer it.
+	Deflate bool
+	// TLSCert and TLSKey are PEM files; when set the server serves TLS.
+	TLSCert, TLSKey string
 }
+
+// TLS reports whether the server is to serve TLS.
+func (o *Options) TLS() bool { return o.TLSCert != "" }
 
 // Conns counts the connections that completed the WebSocket handshake and
 // have not ended; each server keeps it up to date for /stats.
@@ -45,14 +60,44 @@ func Parse(name string) *Options {
 	fs.StringVar(&o.Mode, "mode", Echo, "echo (each message back to its sender) or broadcast (every message to every client)")
 	fs.StringVar(&o.StatsAddr, "stats-addr", "", "if set, serve GET /stats (JSON: goroutines, conns, heap) on this host:port")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (written on SIGINT/SIGTERM)")
-	fs.Parse(os.Args[1:])
+	fs.BoolVar(&o.Deflate, "deflate", false, "negotiate permessage-deflate (no context takeover) with clients that offer it")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "serve TLS with this PEM certificate (needs -tls-key)")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of -tls-cert")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
 	if fs.NArg() > 0 {
-		Fatalf("%s: unexpected argument %q", name, fs.Arg(0))
+		Usagef("%s: unexpected argument %q", name, fs.Arg(0))
 	}
 	if o.Mode != Echo && o.Mode != Broadcast {
-		Fatalf("%s: -mode %q: want echo or broadcast", name, o.Mode)
+		Usagef("%s: -mode %q: want echo or broadcast", name, o.Mode)
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		Usagef("%s: -tls-cert and -tls-key go together", name)
 	}
 	return o
+}
+
+// Usagef reports a bad command line and exits with status 2.
+func Usagef(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(2)
+}
+
+// TLSConfig loads -tls-cert and -tls-key into a crypto/tls configuration;
+// a certificate that cannot be loaded is fatal. The key exchange is pinned
+// to X25519: Go's default puts the hybrid X25519MLKEM768 first, which
+// nbio's TLS stack (a fork of an older crypto/tls) does not have, and a
+// handshake comparison should compare servers, not key exchanges.
+func (o *Options) TLSConfig() *tls.Config {
+	cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+	if err != nil {
+		Fatalf("%s: %v", o.Name, err)
+	}
+	return &tls.Config{
+		Certificates:     []tls.Certificate{cert},
+		CurvePreferences: []tls.CurveID{tls.X25519},
+	}
 }
 
 // Fatalf prints a message to stderr and exits with status 1.

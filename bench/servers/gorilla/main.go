@@ -1,13 +1,15 @@
 // Command gorilla is the benchmark server on github.com/gorilla/websocket:
-// net/http accepts, each connection is upgraded and then served by its own
-// goroutine (the handler's). Echo reads with ReadMessage and answers with
-// WriteMessage; broadcast encodes the message once as a PreparedMessage and
-// writes it to every connection from the publisher's goroutine, each
-// connection's writes serialised by its own mutex (gorilla allows one writer
-// at a time).
+// net/http accepts (over crypto/tls with -tls-cert), each connection is
+// upgraded and then served by its own goroutine (the handler's). Echo reads
+// with ReadMessage and answers with WriteMessage. Broadcast encodes each
+// message once as a PreparedMessage (which also compresses it at most once,
+// with -deflate) and writes it to every member of the sender's room from
+// the sender's goroutine, each connection's writes serialised by its own
+// mutex (gorilla allows one writer at a time).
 package main
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -23,26 +25,35 @@ type conn struct {
 
 var (
 	mu    sync.RWMutex
-	conns = map[*conn]struct{}{}
+	rooms srvutil.Rooms[*conn] // guarded by mu
 )
 
 func main() {
 	o := srvutil.Parse("gorilla")
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	up := websocket.Upgrader{
+		CheckOrigin:       func(*http.Request) bool { return true },
+		EnableCompression: o.Deflate, // no context takeover, level 1 by default
+	}
+	broadcast := o.Mode == srvutil.Broadcast
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
 		c := &conn{ws: ws}
+		room := srvutil.RoomOf(r.URL.Path)
 		srvutil.Conns.Add(1)
-		mu.Lock()
-		conns[c] = struct{}{}
-		mu.Unlock()
-		defer func() {
+		if broadcast {
 			mu.Lock()
-			delete(conns, c)
+			rooms.Join(c, room)
 			mu.Unlock()
+		}
+		defer func() {
+			if broadcast {
+				mu.Lock()
+				rooms.Leave(c, room)
+				mu.Unlock()
+			}
 			srvutil.Conns.Add(-1)
 			ws.Close()
 		}()
@@ -51,7 +62,7 @@ func main() {
 			if err != nil {
 				return
 			}
-			if o.Mode == srvutil.Echo {
+			if !broadcast {
 				c.mu.Lock()
 				err = ws.WriteMessage(op, data)
 				c.mu.Unlock()
@@ -65,7 +76,7 @@ func main() {
 				return
 			}
 			mu.RLock()
-			for d := range conns {
+			for _, d := range rooms.Members(room) {
 				d.mu.Lock()
 				d.ws.WritePreparedMessage(pm)
 				d.mu.Unlock()
@@ -77,5 +88,13 @@ func main() {
 	if err != nil {
 		srvutil.Fatalf("gorilla: %v", err)
 	}
-	srvutil.Run(o, func() error { return http.Serve(ln, handler) })
+	srv := &http.Server{Handler: handler}
+	if o.TLS() {
+		// WebSocket upgrades are HTTP/1.1: no h2 in ALPN.
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		srv.TLSConfig = o.TLSConfig()
+		srvutil.Run(o, func() error { return srv.ServeTLS(ln, "", "") })
+		return
+	}
+	srvutil.Run(o, func() error { return srv.Serve(ln) })
 }

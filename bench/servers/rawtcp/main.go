@@ -16,11 +16,20 @@
 //     loop, and appends an unmasked header (same FIN bit and opcode) plus
 //     the payload to one output buffer;
 //   - echo: that buffer goes back to the sender with one write per read;
-//   - broadcast: the data frames of one read form one batch that is written
-//     to every upgraded connection with one write per connection per read
+//   - broadcast: the data frames of one read form one batch that is copied
+//     into the output of every member of the sender's room ("/": every
+//     upgraded connection; "/room/NAME": the connections that asked for
+//     NAME, found from the request line) with one write per member per read
 //     batch (a socket that cannot take it all keeps the rest in a per-
 //     connection buffer flushed on EPOLLOUT; over 64 MiB pending it is
 //     dropped);
+//   - -deflate: a request whose Sec-WebSocket-Extensions offers
+//     permessage-deflate is answered with "permessage-deflate;
+//     server_no_context_takeover; client_no_context_takeover"; frames are
+//     then passed on still compressed, RSV1 and all: with no context
+//     takeover either way every message is compressed on its own, so the
+//     sender's compressed bytes are valid for every receiver and the floor
+//     neither inflates nor deflates anything;
 //   - a close frame is answered with a close frame carrying the same
 //     payload, then the socket is closed; a ping is answered with a pong.
 //
@@ -59,6 +68,7 @@ const (
 type conn struct {
 	fd      int
 	ws      bool   // handshake done
+	room    string // the room named by the request path ("": everyone)
 	in      []byte // input not yet parsed (partial head or frame)
 	out     []byte // output the socket has not taken yet
 	closing bool   // close once out is written
@@ -68,8 +78,9 @@ type loop struct {
 	ep        int
 	lfd       int
 	broadcast bool
+	deflate   bool
 	conns     []*conn // by descriptor
-	wsConns   map[*conn]struct{}
+	rooms     srvutil.Rooms[*conn]
 	buf       []byte // read buffer
 	reply     []byte // replies to the connection being read
 	batch     []byte // broadcast frames of the current read
@@ -77,10 +88,15 @@ type loop struct {
 
 func main() {
 	o := srvutil.Parse("rawtcp")
+	if o.TLS() {
+		serveTLS(o)
+		return
+	}
 	l, err := newLoop(o.Addr, o.Mode == srvutil.Broadcast)
 	if err != nil {
 		srvutil.Fatalf("rawtcp: %v", err)
 	}
+	l.deflate = o.Deflate
 	srvutil.Run(o, l.run)
 }
 
@@ -109,7 +125,7 @@ func newLoop(addr string, broadcast bool) (*loop, error) {
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lfd)}); err != nil {
 		return nil, err
 	}
-	return &loop{ep: ep, lfd: lfd, broadcast: broadcast, wsConns: map[*conn]struct{}{}, buf: make([]byte, readSize)}, nil
+	return &loop{ep: ep, lfd: lfd, broadcast: broadcast, buf: make([]byte, readSize)}, nil
 }
 
 func (l *loop) run() error {
@@ -223,54 +239,32 @@ func (l *loop) handle(c *conn, data []byte) ([]byte, bool) {
 			}
 			return data, true
 		}
-		key := findKey(data[:i])
+		head := data[:i]
+		key := findHeader(head, "Sec-WebSocket-Key")
 		if key == nil {
 			l.drop(c)
 			return nil, false
 		}
-		if !l.send(c, acceptResponse(key)) {
+		deflate := l.deflate && bytes.Contains(findHeader(head, "Sec-WebSocket-Extensions"), []byte("permessage-deflate"))
+		if !l.send(c, acceptResponse(key, deflate)) {
 			return nil, false
 		}
 		c.ws = true
 		srvutil.Conns.Add(1)
 		if l.broadcast {
-			l.wsConns[c] = struct{}{}
+			c.room = srvutil.RoomOf(requestPath(head))
+			l.rooms.Join(c, c.room)
 		}
 		data = data[i+4:]
 	}
 	l.reply = l.reply[:0]
 	l.batch = l.batch[:0]
-	for len(data) >= 2 {
-		b0, b1 := data[0], data[1]
-		plen := uint64(b1 & 0x7f)
-		hl := 2
-		switch plen {
-		case 126:
-			if len(data) < 4 {
-				break
-			}
-			plen, hl = uint64(binary.BigEndian.Uint16(data[2:])), 4
-		case 127:
-			if len(data) < 10 {
-				break
-			}
-			plen, hl = binary.BigEndian.Uint64(data[2:]), 10
-		}
-		if plen >= 126 && hl == 2 {
-			break // extended length not complete yet
-		}
-		masked := b1&0x80 != 0
-		if masked {
-			hl += 4
-		}
-		if len(data) < hl || uint64(len(data)-hl) < plen {
+	for {
+		b0, payload, n := nextFrame(data)
+		if n == 0 {
 			break
 		}
-		payload := data[hl : hl+int(plen)]
-		if masked {
-			unmask(payload, data[hl-4:hl])
-		}
-		data = data[hl+int(plen):]
+		data = data[n:]
 		switch op := b0 & 0x0f; op {
 		case opClose:
 			l.reply = append(appendHeader(l.reply, 0x80|opClose, len(payload)), payload...)
@@ -290,8 +284,11 @@ func (l *loop) handle(c *conn, data []byte) ([]byte, bool) {
 		}
 	}
 	if len(l.batch) > 0 {
-		for d := range l.wsConns {
-			if d != c && !d.closing {
+		// Backwards: a member that send drops is replaced by the last
+		// member, which has been written to already.
+		m := l.rooms.Members(c.room)
+		for i := len(m) - 1; i >= 0; i-- {
+			if d := m[i]; d != c && !d.closing {
 				l.send(d, l.batch)
 			}
 		}
@@ -373,9 +370,47 @@ func (l *loop) drop(c *conn) {
 	l.conns[c.fd] = nil
 	if c.ws {
 		srvutil.Conns.Add(-1)
-		delete(l.wsConns, c)
+		if l.broadcast {
+			l.rooms.Leave(c, c.room)
+		}
 	}
 	unix.Close(c.fd) // also removes it from the epoll set
+}
+
+// nextFrame finds the first complete frame in data, unmasks its payload in
+// place and returns its first byte (FIN, RSV and opcode), the payload and
+// the frame's length; n is 0 when data does not hold a complete frame yet.
+func nextFrame(data []byte) (b0 byte, payload []byte, n int) {
+	if len(data) < 2 {
+		return 0, nil, 0
+	}
+	b0, b1 := data[0], data[1]
+	plen := uint64(b1 & 0x7f)
+	hl := 2
+	switch plen {
+	case 126:
+		if len(data) < 4 {
+			return 0, nil, 0
+		}
+		plen, hl = uint64(binary.BigEndian.Uint16(data[2:])), 4
+	case 127:
+		if len(data) < 10 {
+			return 0, nil, 0
+		}
+		plen, hl = binary.BigEndian.Uint64(data[2:]), 10
+	}
+	masked := b1&0x80 != 0
+	if masked {
+		hl += 4
+	}
+	if len(data) < hl || uint64(len(data)-hl) < plen {
+		return 0, nil, 0
+	}
+	payload = data[hl : hl+int(plen)]
+	if masked {
+		unmask(payload, data[hl-4:hl])
+	}
+	return b0, payload, hl + int(plen)
 }
 
 // unmask XORs p with the 4-byte key, 8 bytes at a time.
@@ -402,8 +437,9 @@ func appendHeader(dst []byte, b0 byte, n int) []byte {
 	return binary.BigEndian.AppendUint64(dst, uint64(n))
 }
 
-// findKey returns the value of the Sec-WebSocket-Key header in head.
-func findKey(head []byte) []byte {
+// findHeader returns the value of the header called name in head (the
+// first one, if there are several).
+func findHeader(head []byte, name string) []byte {
 	for len(head) > 0 {
 		line := head
 		if i := bytes.IndexByte(head, '\n'); i >= 0 {
@@ -411,20 +447,35 @@ func findKey(head []byte) []byte {
 		} else {
 			head = nil
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Key")) {
-			return bytes.TrimSpace(value)
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			return bytes.TrimSpace(v)
 		}
 	}
 	return nil
 }
 
-func acceptResponse(key []byte) []byte {
+// requestPath returns the request target of the request line that starts
+// head ("GET /room/a HTTP/1.1" → "/room/a").
+func requestPath(head []byte) string {
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	_, rest, _ := bytes.Cut(line, []byte(" "))
+	target, _, _ := bytes.Cut(rest, []byte(" "))
+	return string(target)
+}
+
+const deflateResponse = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"
+
+func acceptResponse(key []byte, deflate bool) []byte {
 	h := sha1.New()
 	h.Write(key)
 	h.Write([]byte(wsGUID))
 	var sum [sha1.Size]byte
 	resp := []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
 	resp = base64.StdEncoding.AppendEncode(resp, h.Sum(sum[:0]))
-	return append(resp, "\r\n\r\n"...)
+	resp = append(resp, "\r\n"...)
+	if deflate {
+		resp = append(resp, deflateResponse...)
+	}
+	return append(resp, "\r\n"...)
 }
