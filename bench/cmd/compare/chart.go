@@ -13,8 +13,10 @@ const (
 	panelH    = 270
 	chartTop  = 64
 	chartW    = chartCols*panelW + 20
-	chartH    = chartTop + 2*panelH + 30
 )
+
+// chartHeight is the height of a chart of n panels.
+func chartHeight(n int) int { return chartTop + max(1, (n+chartCols-1)/chartCols)*panelH + 30 }
 
 type panel struct {
 	Key   string
@@ -28,11 +30,29 @@ var panels = []panel{
 	{"idle.rss_per_conn", "Idle memory per connection", "KiB RSS", 1024, "%.1f"},
 	{"echo64.msgs_per_s", "Echo 64 B, 1000 conns", "k msgs/s", 1000, "%.0f"},
 	{"echo16k.msgs_per_s", "Echo 16 KiB, 1000 conns", "k msgs/s", 1000, "%.1f"},
-	{"broadcast.delivery_p99_us", "Broadcast 800k/s: delivery p99", "ms", 1000, "%.0f"},
-	{"bcastmax.deliveries_per_s", "Broadcast to 2000, past saturation", "k deliveries/s", 1000, "%.0f"},
-	{"handshake.upgrades_per_s", "Handshakes, 64 workers", "upgrades/s", 1, "%.0f"},
 	{"echo64.cpu_us_per_msg", "Server CPU per 64 B echo", "µs per message", 1, "%.2f"},
-	{"echo16k.cpu_us_per_msg", "Server CPU per 16 KiB echo", "µs per message", 1, "%.1f"},
+	{"burst1000.deliveries_per_s", "Flat-out broadcast 1×1000 to 2000", "M deliveries/s", 1e6, "%.2f"},
+	{"burst1000.cpu_ns_per_delivery", "Server CPU per delivery, 1×1000", "ns per delivery", 1, "%.0f"},
+	{"burst20x100.deliveries_per_s", "Flat-out broadcast 20×100 to 2000", "M deliveries/s", 1e6, "%.2f"},
+	{"deflate1000.deliveries_per_s", "Compressed 1 KiB text, 1×1000", "M deliveries/s", 1e6, "%.2f"},
+	{"rooms.deliveries_per_s", "990 rooms × 20, all publishing", "M deliveries/s", 1e6, "%.2f"},
+	{"handshake.upgrades_per_s", "Handshakes, 64 workers", "upgrades/s", 1, "%.0f"},
+	{"handshake.cpu_us_per_upgrade", "Server CPU per upgrade", "µs per upgrade", 1, "%.1f"},
+	{"idle-tls.rss_per_conn", "Idle memory per wss connection", "KiB RSS", 1024, "%.1f"},
+	{"echo64-tls.msgs_per_s", "Echo 64 B over wss, 1000 conns", "k msgs/s", 1000, "%.0f"},
+	{"handshake-tls.upgrades_per_s", "TLS handshakes + upgrades", "upgrades/s", 1, "%.0f"},
+}
+
+// shownPanels are the panels of the scenarios that ran.
+func shownPanels(cfg *config) []panel {
+	var ps []panel
+	for _, p := range panels {
+		sc, _, _ := strings.Cut(p.Key, ".")
+		if slices.Contains(cfg.Scenarios, sc) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 var barColor = map[string]string{
@@ -61,21 +81,17 @@ func metricByKey(cfg *config, key string) metricDef {
 func chartSVG(cfg *config, res *results) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	shown := shownPanels(cfg)
+	chartH := chartHeight(len(shown))
 	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`+"\n",
 		chartW, chartH, chartW, chartH)
 	w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
 	w(`<text x="20" y="30" font-size="20" font-weight="bold">wsloop vs. Go WebSocket servers (server on 1 core, wsbench on another; median of %d runs)</text>`+"\n", cfg.Reps)
 	w(`<text x="20" y="52" font-size="13" fill="#555">%s · %s · %d CPUs %s · orange = wsloop, blue = peers, grey = rawtcp floor (no WebSocket)</text>`+"\n",
 		html.EscapeString(res.Date[:10]), html.EscapeString(res.GoVersion), res.Machine.NProc, html.EscapeString(res.Machine.CPUModel))
-	i := 0
-	for _, p := range panels {
-		sc, _, _ := strings.Cut(p.Key, ".")
-		if !slices.Contains(cfg.Scenarios, sc) {
-			continue
-		}
+	for i, p := range shown {
 		x0 := 10 + (i%chartCols)*panelW
 		y0 := chartTop + (i/chartCols)*panelH
-		i++
 		drawPanel(&b, cfg, res, p, x0, y0)
 	}
 	w("</svg>\n")

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wsloop/wsloop/bench/internal/selfsigned"
 )
 
 // allServers in table order: ours, the peers, the floor.
@@ -40,7 +41,14 @@ var peers = []string{"gorilla", "gobwas", "nbio", "gws"}
 
 const floor = "rawtcp"
 
-var allScenarios = []string{"idle", "echo64", "echo16k", "broadcast", "bcastmax", "handshake"}
+// noTLS are the servers that cannot serve TLS yet; TLS scenarios skip them.
+var noTLS = map[string]string{
+	"wsloop": "the library does not serve TLS yet (Server.TLSConfig / ServeTLS are being built)",
+}
+
+// wsbenchTrustFlag is how wsbench is told to trust the run's self-signed
+// certificate (its value: the certificate's PEM file).
+const wsbenchTrustFlag = "-ca"
 
 type config struct {
 	Quick            bool     `json:"quick"`
@@ -59,12 +67,19 @@ type config struct {
 	BcastSize        int      `json:"broadcast_size"`
 	BcastMaxRate     float64  `json:"bcastmax_rate_per_publisher"`
 	HandshakeWorkers int      `json:"handshake_workers"`
+	BurstConns       int      `json:"burst_conns"`
+	BurstSize        int      `json:"burst_size"`
+	DeflateSize      int      `json:"deflate_size"`
+	Rooms            int      `json:"rooms"`
+	RoomMembers      int      `json:"room_members"`
+	RoomMessages     int      `json:"room_messages"`
 	RSSLimitMiB      int64    `json:"rss_limit_mib"`
 	Profile          bool     `json:"profile"`
 	Reps             int      `json:"reps"`
 	Note             string   `json:"note,omitempty"`
 	Out              string   `json:"-"`
 	SkipBuild        bool     `json:"-"`
+	WsbenchDir       string   `json:"wsbench_dir,omitempty"`
 }
 
 // Duration marshals as a string like "10s".
@@ -96,10 +111,10 @@ func parseFlags() *config {
 	var servers, scenarios string
 	var dur time.Duration
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
-	fs.BoolVar(&cfg.Quick, "quick", false, "3 s per timed scenario instead of -duration, no profile runs")
+	fs.BoolVar(&cfg.Quick, "quick", false, "3 s per timed scenario instead of -duration, 1 run, no profile runs, and (without -scenarios) a subset of the scenarios")
 	fs.DurationVar(&dur, "duration", 10*time.Second, "how long each echo, broadcast and handshake run sends")
 	fs.StringVar(&servers, "servers", strings.Join(allServers, ","), "comma-separated servers to run")
-	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run")
+	fs.StringVar(&scenarios, "scenarios", strings.Join(scenarioKeys(false), ","), "comma-separated scenarios to run (-quick without it: "+strings.Join(scenarioKeys(true), ",")+")")
 	fs.StringVar(&cfg.ServerCPU, "server-cpu", "0", "taskset CPU list for the server")
 	fs.StringVar(&cfg.ClientCPU, "client-cpu", "1", "taskset CPU list for wsbench")
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 10000, "idle scenario: connections held")
@@ -111,15 +126,31 @@ func parseFlags() *config {
 	fs.Float64Var(&cfg.BcastRate, "broadcast-rate", 200, "broadcast scenario: messages/s per publisher (0 = flat out; see README)")
 	fs.IntVar(&cfg.BcastSize, "broadcast-size", 64, "broadcast scenarios: message size in bytes")
 	fs.Float64Var(&cfg.BcastMaxRate, "bcastmax-rate", 600, "bcastmax scenario: messages/s per publisher, chosen above what any server sustains")
-	fs.IntVar(&cfg.HandshakeWorkers, "handshake-workers", 64, "handshake scenario: concurrent workers")
+	fs.IntVar(&cfg.HandshakeWorkers, "handshake-workers", 64, "handshake scenarios: concurrent workers")
+	fs.IntVar(&cfg.BurstConns, "burst-conns", 2000, "flat-out broadcast scenarios (burst*, deflate*): clients")
+	fs.IntVar(&cfg.BurstSize, "burst-size", 64, "burst* and rooms scenarios: message size in bytes")
+	fs.IntVar(&cfg.DeflateSize, "deflate-size", 1024, "deflate* scenarios: text message size in bytes")
+	fs.IntVar(&cfg.Rooms, "rooms", 990, "rooms scenario: rooms (rooms x members must stay under the ~19,980 descriptors of one process)")
+	fs.IntVar(&cfg.RoomMembers, "room-members", 20, "rooms scenario: members per room, every one of them publishing")
+	fs.IntVar(&cfg.RoomMessages, "room-messages", 10, "rooms scenario: messages each member publishes")
 	fs.Int64Var(&cfg.RSSLimitMiB, "rss-limit-mib", 6144, "kill a server whose RSS passes this (MiB) and mark the run aborted")
 	fs.BoolVar(&cfg.Profile, "profile", true, "after the comparison, rerun wsloop with -cpuprofile for echo64, echo16k, broadcast and handshake (not counted in the tables)")
 	fs.IntVar(&cfg.Reps, "reps", 3, "runs of every server × scenario, interleaved; the tables show the median (-quick: 1)")
 	fs.StringVar(&cfg.Out, "out", "results", "output directory")
 	fs.BoolVar(&cfg.SkipBuild, "skip-build", false, "use the binaries already in bin/")
+	fs.StringVar(&cfg.WsbenchDir, "wsbench-dir", "..", "build wsbench from DIR/cmd/wsbench (a wsloop checkout: the default is the one bench/ is in)")
 	fromJSON := fs.String("from-json", "", "run nothing: rewrite results.md and the chart from this results.json")
 	fs.StringVar(&cfg.Note, "note", "", "a note for the top of results.md (e.g. what else ran on the machine)")
 	fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "compare: unexpected argument %q\n", fs.Arg(0))
+		os.Exit(2)
+	}
+	scenariosSet := false
+	fs.Visit(func(f *flag.Flag) { scenariosSet = scenariosSet || f.Name == "scenarios" })
+	if cfg.Quick && !scenariosSet {
+		scenarios = strings.Join(scenarioKeys(true), ",")
+	}
 	cfg.Duration = Duration(dur)
 	cfg.IdleSettle = Duration(*idleSettle)
 	if cfg.Quick {
@@ -129,7 +160,15 @@ func parseFlags() *config {
 	}
 	cfg.Reps = max(cfg.Reps, 1)
 	cfg.Servers = splitList(servers, allServers, "server")
-	cfg.Scenarios = splitList(scenarios, allScenarios, "scenario")
+	// Tables and runs keep one order: ours, the peers, the floor.
+	slices.SortStableFunc(cfg.Servers, func(a, b string) int {
+		return slices.Index(allServers, a) - slices.Index(allServers, b)
+	})
+	cfg.Scenarios = splitList(scenarios, scenarioKeys(false), "scenario")
+	if cfg.Rooms < 1 || cfg.RoomMembers < 1 || cfg.RoomMessages < 1 || cfg.BurstConns < 1 {
+		fmt.Fprintln(os.Stderr, "compare: -rooms, -room-members, -room-messages and -burst-conns must be positive")
+		os.Exit(2)
+	}
 	if *fromJSON != "" {
 		if err := rewrite(*fromJSON, cfg); err != nil {
 			fmt.Fprintf(os.Stderr, "compare: %v\n", err)
@@ -199,42 +238,67 @@ func run(ctx context.Context, cfg *config) error {
 		Wsloop:    wsloopVersion(),
 	}
 	if !cfg.SkipBuild {
-		if err := build(ctx, cfg.Servers); err != nil {
+		if err := build(ctx, cfg.Servers, cfg.WsbenchDir); err != nil {
 			return err
 		}
 	}
-	for _, sc := range cfg.Scenarios {
+	var tf *tlsFiles
+	for _, key := range cfg.Scenarios {
+		if scenarioByKey(key).TLS && tf == nil {
+			// A certificate made for this run only, removed at the end.
+			dir, err := os.MkdirTemp("", "compare-tls-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			cert, key, err := selfsigned.Write(dir)
+			if err != nil {
+				return fmt.Errorf("making the test certificate: %w", err)
+			}
+			tf = &tlsFiles{Cert: cert, Key: key}
+		}
+	}
+	for _, key := range cfg.Scenarios {
+		sc := scenarioByKey(key)
 		for rep := 1; rep <= cfg.Reps; rep++ {
 			for _, srv := range cfg.Servers {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				r := runOne(ctx, cfg, srv, sc, "", rep)
+				if why, ok := noTLS[srv]; ok && sc.TLS {
+					if rep == 1 {
+						res.Runs = append(res.Runs, runResult{Server: srv, Scenario: key, Rep: rep, Skipped: why})
+						logf("%-13s %-8s skipped: %s", key, srv, why)
+					}
+					continue
+				}
+				r := runOne(ctx, cfg, srv, sc, tf, "", rep)
 				res.Runs = append(res.Runs, r)
 				summary := r.Error
 				if summary == "" {
-					summary = headline(r)
+					summary = headline(r, sc)
 				}
-				logf("%-9s %d/%d %-8s %s", sc, rep, cfg.Reps, srv, summary)
+				logf("%-13s %d/%d %-8s %s", key, rep, cfg.Reps, srv, summary)
 				time.Sleep(time.Second) // let TIME_WAIT and the scheduler settle a little
 			}
 		}
 	}
 	if cfg.Profile && slices.Contains(cfg.Servers, "wsloop") {
-		for _, sc := range []string{"echo64", "echo16k", "broadcast", "handshake"} {
-			if !slices.Contains(cfg.Scenarios, sc) || ctx.Err() != nil {
+		for _, key := range []string{"echo64", "echo16k", "burst1000", "burst20x100", "handshake"} {
+			if !slices.Contains(cfg.Scenarios, key) || ctx.Err() != nil {
 				continue
 			}
-			prof := filepath.Join(cfg.Out, "profiles", "wsloop-"+sc+".pprof")
+			sc := scenarioByKey(key)
+			prof := filepath.Join(cfg.Out, "profiles", "wsloop-"+key+".pprof")
 			os.MkdirAll(filepath.Dir(prof), 0o755)
-			r := runOne(ctx, cfg, "wsloop", sc, prof, 0)
-			top := filepath.Join(cfg.Out, "profiles", "wsloop-"+sc+".top.txt")
+			r := runOne(ctx, cfg, "wsloop", sc, tf, prof, 0)
+			top := filepath.Join(cfg.Out, "profiles", "wsloop-"+key+".top.txt")
 			out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=35", "bin/wsloop", prof).CombinedOutput()
 			if err == nil {
 				os.WriteFile(top, out, 0o644)
 			}
-			res.Profiles = append(res.Profiles, profileRun{Scenario: sc, Profile: prof, Top: top, Headline: headline(r)})
-			logf("profile  %-9s %s -> %s", sc, headline(r), prof)
+			res.Profiles = append(res.Profiles, profileRun{Scenario: key, Profile: prof, Top: top, Headline: headline(r, sc)})
+			logf("profile  %-13s %s -> %s", key, headline(r, sc), prof)
 		}
 	}
 	res.LoadEnd = loadAvg()
@@ -246,8 +310,11 @@ func run(ctx context.Context, cfg *config) error {
 	return nil
 }
 
+// tlsFiles is the run's throwaway certificate.
+type tlsFiles struct{ Cert, Key string }
+
 // build compiles the servers and wsbench into bin/.
-func build(ctx context.Context, servers []string) error {
+func build(ctx context.Context, servers []string, wsbenchDir string) error {
 	if err := os.MkdirAll("bin", 0o755); err != nil {
 		return err
 	}
@@ -262,7 +329,7 @@ func build(ctx context.Context, servers []string) error {
 	}
 	logf("building wsbench")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(abs, "wsbench"), "./cmd/wsbench")
-	cmd.Dir = ".."
+	cmd.Dir = wsbenchDir
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("building wsbench: %w", err)
@@ -270,13 +337,14 @@ func build(ctx context.Context, servers []string) error {
 	return nil
 }
 
-// run is the outcome of one server × scenario.
+// runResult is the outcome of one server × scenario.
 type runResult struct {
 	Server        string             `json:"server"`
 	Scenario      string             `json:"scenario"`
 	Rep           int                `json:"rep"`
-	ServerCommand string             `json:"server_command"`
-	BenchCommand  string             `json:"wsbench_command"`
+	ServerCommand string             `json:"server_command,omitempty"`
+	BenchCommand  string             `json:"wsbench_command,omitempty"`
+	Skipped       string             `json:"skipped,omitempty"`
 	Error         string             `json:"error,omitempty"`
 	Aborted       string             `json:"aborted,omitempty"`
 	BenchExit     int                `json:"wsbench_exit"`
@@ -289,10 +357,15 @@ type runResult struct {
 	Wsbench       json.RawMessage    `json:"wsbench,omitempty"`
 }
 
+// cpuSample is the server's CPU time over a window: from the moment every
+// connection is open to the end of the wsbench run, or, for a flat-out
+// broadcast whose report gives the burst's wall-clock bounds, over the
+// burst only (Window says which).
 type cpuSample struct {
 	Seconds float64 `json:"seconds"`
 	WallS   float64 `json:"wall_s"`
 	Percent float64 `json:"percent_of_one_core"`
+	Window  string  `json:"window,omitempty"`
 }
 
 type serverStats struct {
@@ -303,6 +376,11 @@ type serverStats struct {
 	Sys        uint64 `json:"sys"`
 	NumGC      uint32 `json:"num_gc"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
+}
+
+type latency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
 }
 
 // wsbenchOut is the part of wsbench's JSON report that compare reads.
@@ -316,72 +394,34 @@ type wsbenchOut struct {
 		MsgsPerS float64 `json:"msgs_per_s"`
 	} `json:"echo"`
 	Broadcast *struct {
-		Published      int64   `json:"published"`
-		PublishedPerS  float64 `json:"published_per_s"`
-		Deliveries     int64   `json:"deliveries"`
-		DeliveriesPerS float64 `json:"deliveries_per_s"`
-		Lost           int64   `json:"lost"`
+		Published          int64   `json:"published"`
+		PublishedPerS      float64 `json:"published_per_s"`
+		ExpectedDeliveries int64   `json:"expected_deliveries"`
+		Deliveries         int64   `json:"deliveries"`
+		DeliveriesPerS     float64 `json:"deliveries_per_s"`
+		DeliveryS          float64 `json:"delivery_s"`
+		Lost               int64   `json:"lost"`
+		Duplicates         int64   `json:"duplicates"`
+		Reordered          int64   `json:"reordered"`
+		Misrouted          int64   `json:"misrouted"`
+		Deflate            int64   `json:"deflate"`
+		FirstSendNs        int64   `json:"first_send_unix_ns"`
+		LastReceiptNs      int64   `json:"last_receipt_unix_ns"`
+		CPU                *struct {
+			Measured bool    `json:"measured"`
+			Percent  float64 `json:"percent_of_one_core"`
+		} `json:"client_cpu_publishing"`
 	} `json:"broadcast"`
 	Handshake *struct {
 		Upgrades    int64   `json:"upgrades"`
 		UpgradesPer float64 `json:"upgrades_per_s"`
 	} `json:"handshake"`
-	Latency map[string]struct {
-		P50 float64 `json:"p50"`
-		P99 float64 `json:"p99"`
-	} `json:"latency_us"`
-	ErrorTotal int64 `json:"error_total"`
+	Latency    map[string]latency `json:"latency_us"`
+	ErrorTotal int64              `json:"error_total"`
 	CPU        struct {
 		Percent float64 `json:"percent_of_one_core"`
 	} `json:"client_cpu"`
 	Warnings []string `json:"warnings"`
-}
-
-func modeOf(scenario string) string {
-	if scenario == "broadcast" || scenario == "bcastmax" {
-		return "broadcast"
-	}
-	return "echo"
-}
-
-// benchArgs is the wsbench command line of a scenario.
-func benchArgs(cfg *config, scenario, url string) []string {
-	d := time.Duration(cfg.Duration).String()
-	common := []string{"-url", url, "-json", "-interval", "1s"}
-	switch scenario {
-	case "idle":
-		hold := time.Duration(cfg.IdleSettle) + 4*time.Second
-		return append([]string{"connect", "-conns", strconv.Itoa(cfg.IdleConns), "-concurrency", "200", "-hold", hold.String(), "-timeout", "10s"}, common...)
-	case "echo64":
-		return append([]string{"echo", "-conns", strconv.Itoa(cfg.EchoConns), "-inflight", strconv.Itoa(cfg.EchoInflight), "-size", "64", "-duration", d, "-drain", "5s", "-concurrency", "200"}, common...)
-	case "echo16k":
-		return append([]string{"echo", "-conns", strconv.Itoa(cfg.EchoConns), "-inflight", strconv.Itoa(cfg.EchoInflight), "-size", "16384", "-duration", d, "-drain", "5s", "-concurrency", "200"}, common...)
-	case "broadcast", "bcastmax":
-		rate := cfg.BcastRate
-		if scenario == "bcastmax" {
-			rate = cfg.BcastMaxRate
-		}
-		return append([]string{"broadcast", "-conns", strconv.Itoa(cfg.BcastConns), "-publishers", strconv.Itoa(cfg.BcastPublishers),
-			"-rate", strconv.FormatFloat(rate, 'g', -1, 64), "-size", strconv.Itoa(cfg.BcastSize), "-duration", d,
-			"-drain", "10s", "-settle", "1s", "-concurrency", "200"}, common...)
-	case "handshake":
-		return append([]string{"handshake", "-conns", strconv.Itoa(cfg.HandshakeWorkers), "-duration", d, "-src-ips", "8"}, common...)
-	}
-	panic("unknown scenario " + scenario)
-}
-
-// targetConns is how many connections the server holds once wsbench has
-// opened them all (0: don't wait).
-func targetConns(cfg *config, scenario string) int64 {
-	switch scenario {
-	case "idle":
-		return int64(cfg.IdleConns)
-	case "echo64", "echo16k":
-		return int64(cfg.EchoConns)
-	case "broadcast", "bcastmax":
-		return int64(cfg.BcastConns)
-	}
-	return 0
 }
 
 func freePort() (int, error) {
@@ -393,9 +433,41 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// cpuPoint is the server's CPU time at a wall-clock instant.
+type cpuPoint struct {
+	at  time.Time
+	cpu float64 // seconds
+}
+
+// cpuAt interpolates the CPU time at t from the samples (sorted by time).
+func cpuAt(pts []cpuPoint, t time.Time) float64 {
+	if len(pts) == 0 {
+		return 0
+	}
+	if !t.After(pts[0].at) {
+		return pts[0].cpu
+	}
+	for i := 1; i < len(pts); i++ {
+		if t.After(pts[i].at) {
+			continue
+		}
+		a, b := pts[i-1], pts[i]
+		span := b.at.Sub(a.at).Seconds()
+		if span <= 0 {
+			return b.cpu
+		}
+		return a.cpu + (b.cpu-a.cpu)*t.Sub(a.at).Seconds()/span
+	}
+	return pts[len(pts)-1].cpu
+}
+
+// cpuSampleEvery is how often the server's CPU time is read while a run
+// goes on (a read of /proc/PID/task/*/schedstat: a few µs).
+const cpuSampleEvery = 5 * time.Millisecond
+
 // runOne starts server srv, runs scenario sc against it and stops it.
-func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep int) (r runResult) {
-	r = runResult{Server: srv, Scenario: sc, Rep: rep, Metrics: map[string]float64{}}
+func runOne(ctx context.Context, cfg *config, srv string, sc *scenario, tf *tlsFiles, cpuprofile string, rep int) (r runResult) {
+	r = runResult{Server: srv, Scenario: sc.Key, Rep: rep, Metrics: map[string]float64{}}
 	fail := func(format string, args ...any) runResult {
 		r.Error = fmt.Sprintf(format, args...)
 		return r
@@ -414,9 +486,15 @@ func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep in
 	if cpuprofile != "" {
 		suffix = "-profile"
 	}
-	logBase := filepath.Join(cfg.Out, "logs", srv+"-"+sc+suffix)
+	logBase := filepath.Join(cfg.Out, "logs", srv+"-"+sc.Key+suffix)
 
-	sargs := []string{"-c", cfg.ServerCPU, "bin/" + srv, "-addr", addr, "-mode", modeOf(sc), "-stats-addr", statsAddr}
+	sargs := []string{"-c", cfg.ServerCPU, "bin/" + srv, "-addr", addr, "-mode", sc.Mode, "-stats-addr", statsAddr}
+	if sc.Deflate {
+		sargs = append(sargs, "-deflate")
+	}
+	if sc.TLS {
+		sargs = append(sargs, "-tls-cert", tf.Cert, "-tls-key", tf.Key)
+	}
 	if cpuprofile != "" {
 		sargs = append(sargs, "-cpuprofile", cpuprofile)
 	}
@@ -443,21 +521,33 @@ func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep in
 	r.BaselineRSS = readRSS(pid)
 	r.StatsBefore, _ = fetchStats(statsAddr)
 
-	// Watch memory; kill a runaway server.
+	// Watch memory (kill a runaway server) and sample CPU time.
 	var mu sync.Mutex
 	peak := r.BaselineRSS
+	var cpuPts []cpuPoint
+	sampling := false
 	watchDone := make(chan struct{})
-	defer close(watchDone)
+	watchEnded := make(chan struct{})
+	defer func() { close(watchDone); <-watchEnded }()
 	go func() {
-		t := time.NewTicker(200 * time.Millisecond)
+		defer close(watchEnded)
+		t := time.NewTicker(cpuSampleEvery)
 		defer t.Stop()
-		for {
+		for n := 0; ; n++ {
 			select {
 			case <-watchDone:
 				return
 			case <-exited:
 				return
 			case <-t.C:
+			}
+			mu.Lock()
+			if sampling {
+				cpuPts = append(cpuPts, cpuPoint{time.Now(), readCPU(pid)})
+			}
+			mu.Unlock()
+			if n%40 != 0 {
+				continue
 			}
 			rss := readRSS(pid)
 			mu.Lock()
@@ -470,8 +560,14 @@ func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep in
 		}
 	}()
 
-	url := "ws://" + addr + "/"
-	bargs := append([]string{"-c", cfg.ClientCPU, "bin/wsbench"}, benchArgs(cfg, sc, url)...)
+	scheme := "ws://"
+	bench := sc.Args(cfg)
+	if sc.TLS {
+		scheme = "wss://"
+		bench = append(bench, wsbenchTrustFlag, tf.Cert)
+	}
+	bench = append(bench, "-url", scheme+addr+"/", "-json", "-interval", "1s")
+	bargs := append([]string{"-c", cfg.ClientCPU, "bin/wsbench"}, bench...)
 	r.BenchCommand = "taskset " + strings.Join(bargs, " ")
 	blog, err := os.Create(logBase + ".wsbench.log")
 	if err != nil {
@@ -488,10 +584,7 @@ func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep in
 	go func() { bcmd.Wait(); close(bdone) }()
 
 	// Wait until every connection is open, then start the CPU clock.
-	var t0 time.Time
-	var cpu0 float64
-	want := targetConns(cfg, sc)
-	if want > 0 {
+	if want := int64(sc.Conns(cfg)); want > 0 {
 		deadline := time.Now().Add(90 * time.Second)
 		for time.Now().Before(deadline) {
 			st, err := fetchStats(statsAddr)
@@ -505,35 +598,44 @@ func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep in
 			}
 		}
 	}
-	t0, cpu0 = time.Now(), readCPU(pid)
+	t0, cpu0 := time.Now(), readCPU(pid)
+	mu.Lock()
+	sampling = true
+	cpuPts = append(cpuPts, cpuPoint{t0, cpu0})
+	mu.Unlock()
 
-	if sc == "idle" {
+	if sc.Kind == kindIdle {
 		time.Sleep(time.Duration(cfg.IdleSettle))
 		rss := readRSS(pid)
 		st, err := fetchStats(statsAddr)
 		r.StatsAfter = st
 		n := float64(cfg.IdleConns)
-		r.Metrics["idle.rss_per_conn"] = float64(rss-r.BaselineRSS) / n
+		k := sc.Key + "."
+		r.Metrics[k+"rss_per_conn"] = float64(rss-r.BaselineRSS) / n
 		if err == nil && r.StatsBefore != nil {
-			r.Metrics["idle.conns_held"] = float64(st.Conns)
-			r.Metrics["idle.goroutines"] = float64(st.Goroutines)
+			r.Metrics[k+"conns_held"] = float64(st.Conns)
+			r.Metrics[k+"goroutines"] = float64(st.Goroutines)
 			before := float64(r.StatsBefore.HeapInuse + r.StatsBefore.StackInuse)
 			after := float64(st.HeapInuse + st.StackInuse)
-			r.Metrics["idle.gomem_per_conn"] = (after - before) / n
+			r.Metrics[k+"gomem_per_conn"] = (after - before) / n
 		}
 	}
 	<-bdone
 	wall := time.Since(t0)
 	cpu1 := readCPU(pid)
-	if sc != "idle" {
+	mu.Lock()
+	sampling = false
+	pts := append(cpuPts, cpuPoint{time.Now(), cpu1})
+	mu.Unlock()
+	if sc.Kind != kindIdle {
 		r.StatsAfter, _ = fetchStats(statsAddr)
 	}
-	r.ServerCPU = cpuSample{Seconds: round(cpu1-cpu0, 3), WallS: round(wall.Seconds(), 3)}
+	r.ServerCPU = cpuSample{Seconds: round(cpu1-cpu0, 4), WallS: round(wall.Seconds(), 3), Window: "run"}
 	if wall > 0 {
 		r.ServerCPU.Percent = round(100*(cpu1-cpu0)/wall.Seconds(), 1)
 	}
 	mu.Lock()
-	r.PeakRSS = peak
+	r.PeakRSS = max(peak, readRSS(pid))
 	mu.Unlock()
 	r.BenchExit = bcmd.ProcessState.ExitCode()
 	raw := strings.TrimSpace(bout.String())
@@ -542,7 +644,14 @@ func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep in
 		return fail("wsbench exit %d, no JSON report (see %s.wsbench.log): %v", r.BenchExit, logBase, err)
 	}
 	r.Wsbench = json.RawMessage(raw)
-	fillMetrics(&r, &wb)
+	if bc := wb.Broadcast; bc != nil && bc.FirstSendNs > 0 && bc.LastReceiptNs > bc.FirstSendNs {
+		// Count the burst only, not the connects and closes around it.
+		from, to := time.Unix(0, bc.FirstSendNs), time.Unix(0, bc.LastReceiptNs)
+		c := cpuAt(pts, to) - cpuAt(pts, from)
+		w := to.Sub(from).Seconds()
+		r.ServerCPU = cpuSample{Seconds: round(c, 4), WallS: round(w, 4), Percent: round(100*c/w, 1), Window: "burst"}
+	}
+	fillMetrics(&r, sc, &wb)
 	select {
 	case <-exited:
 		if r.Aborted == "" {
@@ -558,61 +667,85 @@ func runOne(ctx context.Context, cfg *config, srv, sc, cpuprofile string, rep in
 
 // fillMetrics derives the table's numbers from wsbench's report and the
 // server's CPU time.
-func fillMetrics(r *runResult, wb *wsbenchOut) {
+func fillMetrics(r *runResult, sc *scenario, wb *wsbenchOut) {
 	m := r.Metrics
-	sc := r.Scenario
-	m[sc+".errors"] = float64(wb.ErrorTotal)
-	m[sc+".client_cpu_pct"] = wb.CPU.Percent
-	m[sc+".server_cpu_pct"] = r.ServerCPU.Percent
-	m[sc+".peak_rss_mib"] = float64(r.PeakRSS) / (1 << 20)
+	k := sc.Key + "."
+	m[k+"errors"] = float64(wb.ErrorTotal)
+	m[k+"client_cpu_pct"] = wb.CPU.Percent
+	m[k+"server_cpu_pct"] = r.ServerCPU.Percent
+	m[k+"peak_rss_mib"] = float64(r.PeakRSS) / (1 << 20)
 	cpuUS := r.ServerCPU.Seconds * 1e6
 	lat := func(name, key string) {
 		if l, ok := wb.Latency[name]; ok {
-			m[sc+"."+key+"_p50_us"] = l.P50
-			m[sc+"."+key+"_p99_us"] = l.P99
+			m[k+key+"_p50_us"] = l.P50
+			m[k+key+"_p99_us"] = l.P99
 		}
 	}
-	switch {
-	case sc == "idle":
-		m["idle.connect_per_s"] = wb.Connections.OpenPerS
-	case wb.Echo != nil:
-		m[sc+".msgs_per_s"] = wb.Echo.MsgsPerS
+	switch sc.Kind {
+	case kindIdle:
+		m[k+"connect_per_s"] = wb.Connections.OpenPerS
+	case kindEcho:
+		if wb.Echo == nil {
+			return
+		}
+		m[k+"msgs_per_s"] = wb.Echo.MsgsPerS
 		if wb.Echo.Received > 0 {
-			m[sc+".cpu_us_per_msg"] = cpuUS / float64(wb.Echo.Received)
+			m[k+"cpu_us_per_msg"] = cpuUS / float64(wb.Echo.Received)
 		}
 		lat("rtt", "rtt")
-	case wb.Broadcast != nil:
-		m[sc+".deliveries_per_s"] = wb.Broadcast.DeliveriesPerS
-		m[sc+".published_per_s"] = wb.Broadcast.PublishedPerS
-		m[sc+".lost"] = float64(wb.Broadcast.Lost)
-		if wb.Broadcast.Deliveries > 0 {
-			m[sc+".cpu_us_per_delivery"] = cpuUS / float64(wb.Broadcast.Deliveries)
+	case kindRate, kindBurst:
+		bc := wb.Broadcast
+		if bc == nil {
+			return
+		}
+		m[k+"deliveries_per_s"] = bc.DeliveriesPerS
+		m[k+"published_per_s"] = bc.PublishedPerS
+		m[k+"lost"] = float64(bc.Lost)
+		m[k+"duplicates"] = float64(bc.Duplicates)
+		m[k+"bad_order"] = float64(bc.Reordered + bc.Misrouted)
+		if bc.Deliveries > 0 {
+			m[k+"cpu_us_per_delivery"] = cpuUS / float64(bc.Deliveries)
+			m[k+"cpu_ns_per_delivery"] = cpuUS * 1000 / float64(bc.Deliveries)
+		}
+		if bc.CPU != nil && bc.CPU.Measured {
+			m[k+"client_cpu_pct"] = bc.CPU.Percent
+		}
+		if sc.Deflate {
+			m[k+"deflate_conns"] = float64(bc.Deflate)
 		}
 		lat("delivery", "delivery")
-	case wb.Handshake != nil:
-		m[sc+".upgrades_per_s"] = wb.Handshake.UpgradesPer
+		lat("last_receipt", "last_receipt")
+	case kindHandshake:
+		if wb.Handshake == nil {
+			return
+		}
+		m[k+"upgrades_per_s"] = wb.Handshake.UpgradesPer
 		if wb.Handshake.Upgrades > 0 {
-			m[sc+".cpu_us_per_upgrade"] = cpuUS / float64(wb.Handshake.Upgrades)
+			m[k+"cpu_us_per_upgrade"] = cpuUS / float64(wb.Handshake.Upgrades)
 		}
 		lat("handshake", "handshake")
 	}
 }
 
-func headline(r runResult) string {
+func headline(r runResult, sc *scenario) string {
 	m := r.Metrics
-	switch r.Scenario {
-	case "idle":
-		return fmt.Sprintf("%.0f B/conn RSS, %.0f goroutines, errors %.0f", m["idle.rss_per_conn"], m["idle.goroutines"], m["idle.errors"])
-	case "echo64", "echo16k":
-		return fmt.Sprintf("%.0f msg/s, p99 %.0f µs, server cpu %.0f%%, %.2f µs/msg, errors %.0f",
-			m[r.Scenario+".msgs_per_s"], m[r.Scenario+".rtt_p99_us"], m[r.Scenario+".server_cpu_pct"], m[r.Scenario+".cpu_us_per_msg"], m[r.Scenario+".errors"])
-	case "broadcast", "bcastmax":
-		k := r.Scenario + "."
+	k := sc.Key + "."
+	switch sc.Kind {
+	case kindIdle:
+		return fmt.Sprintf("%.0f B/conn RSS, %.0f goroutines, errors %.0f", m[k+"rss_per_conn"], m[k+"goroutines"], m[k+"errors"])
+	case kindEcho:
+		return fmt.Sprintf("%.0f msg/s, p99 %.0f µs, server cpu %.0f%%, %.2f µs/msg, wsbench cpu %.0f%%, errors %.0f",
+			m[k+"msgs_per_s"], m[k+"rtt_p99_us"], m[k+"server_cpu_pct"], m[k+"cpu_us_per_msg"], m[k+"client_cpu_pct"], m[k+"errors"])
+	case kindRate:
 		return fmt.Sprintf("%.0f deliveries/s, p99 %.0f µs, lost %.0f, server cpu %.0f%%, peak RSS %.0f MiB, errors %.0f",
 			m[k+"deliveries_per_s"], m[k+"delivery_p99_us"], m[k+"lost"], m[k+"server_cpu_pct"], m[k+"peak_rss_mib"], m[k+"errors"])
-	case "handshake":
-		return fmt.Sprintf("%.0f upgrades/s, p99 %.0f µs, server cpu %.0f%%, errors %.0f",
-			m["handshake.upgrades_per_s"], m["handshake.handshake_p99_us"], m["handshake.server_cpu_pct"], m["handshake.errors"])
+	case kindBurst:
+		return fmt.Sprintf("%.0f deliveries/s, last receipt p99 %.0f µs, %.0f ns/delivery (server cpu %.0f%% of the %s), wsbench cpu %.0f%%, lost %.0f, dup %.0f, errors %.0f",
+			m[k+"deliveries_per_s"], m[k+"last_receipt_p99_us"], m[k+"cpu_ns_per_delivery"], m[k+"server_cpu_pct"], r.ServerCPU.Window,
+			m[k+"client_cpu_pct"], m[k+"lost"], m[k+"duplicates"], m[k+"errors"])
+	case kindHandshake:
+		return fmt.Sprintf("%.0f upgrades/s, p99 %.0f µs, server cpu %.0f%%, %.1f µs/upgrade, wsbench cpu %.0f%%, errors %.0f",
+			m[k+"upgrades_per_s"], m[k+"handshake_p99_us"], m[k+"server_cpu_pct"], m[k+"cpu_us_per_upgrade"], m[k+"client_cpu_pct"], m[k+"errors"])
 	}
 	return ""
 }
@@ -686,8 +819,33 @@ func readRSS(pid int) int64 {
 	return 0
 }
 
-// readCPU returns the user+system CPU seconds of pid.
+// readCPU returns the CPU seconds pid has run: the sum of its threads'
+// run times in /proc/PID/task/*/schedstat (nanoseconds), or, where that is
+// missing, user+system time from /proc/PID/stat (10 ms ticks).
 func readCPU(pid int) float64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var ns int64
+	ok := len(tasks) > 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			ok = false
+			break
+		}
+		v, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			ok = false
+			break
+		}
+		ns += v
+	}
+	if ok {
+		return float64(ns) / 1e9
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -797,5 +955,3 @@ func commandLine() string {
 	}
 	return "cd bench && go run ./cmd/compare " + strings.Join(os.Args[1:], " ")
 }
-
-var _ = io.Discard

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 type results struct {
@@ -56,31 +55,12 @@ type scenarioDef struct {
 }
 
 func scenarioDefs(cfg *config) []scenarioDef {
-	d := time.Duration(cfg.Duration)
-	return []scenarioDef{
-		{"idle", fmt.Sprintf("Idle memory: %d connections held idle (echo mode)", cfg.IdleConns), []metricDef{
-			{"idle.rss_per_conn", "RSS per idle connection (B)", "%.0f", lower},
-			{"idle.gomem_per_conn", "Go heap+stacks per idle connection (B)", "%.0f", lower},
-			{"idle.goroutines", fmt.Sprintf("goroutines with %d clients", cfg.IdleConns), "%.0f", lower},
-			{"idle.connect_per_s", "connections opened per second", "%.0f", higher},
-			{"idle.errors", "wsbench errors", "%.0f", info},
-		}},
-		{"echo64", fmt.Sprintf("Echo: %d connections, 64 B binary, %d in flight each, %v", cfg.EchoConns, cfg.EchoInflight, d), echoMetrics("echo64")},
-		{"echo16k", fmt.Sprintf("Echo: %d connections, 16 KiB binary, %d in flight each, %v", cfg.EchoConns, cfg.EchoInflight, d), echoMetrics("echo16k")},
-		{"broadcast", fmt.Sprintf("Broadcast at a sustainable rate: %d clients, %d publishers at %g msg/s each (%s deliveries/s offered), %d B, %v",
-			cfg.BcastConns, cfg.BcastPublishers, cfg.BcastRate, offered(cfg, cfg.BcastRate), cfg.BcastSize, d), bcastMetrics("broadcast")},
-		{"bcastmax", fmt.Sprintf("Broadcast past saturation: %d clients, %d publishers at %g msg/s each (%s deliveries/s offered), %d B, %v",
-			cfg.BcastConns, cfg.BcastPublishers, cfg.BcastMaxRate, offered(cfg, cfg.BcastMaxRate), cfg.BcastSize, d), bcastMetrics("bcastmax")},
-		{"handshake", fmt.Sprintf("Handshake: %d workers connect, upgrade, close; %v", cfg.HandshakeWorkers, d), []metricDef{
-			{"handshake.upgrades_per_s", "upgrades per second", "%.0f", higher},
-			{"handshake.handshake_p50_us", "handshake latency p50 (µs)", "%.0f", lower},
-			{"handshake.handshake_p99_us", "handshake latency p99 (µs)", "%.0f", lower},
-			{"handshake.cpu_us_per_upgrade", "server CPU per upgrade (µs)", "%.1f", lower},
-			{"handshake.server_cpu_pct", "server CPU (% of one core)", "%.0f", info},
-			{"handshake.client_cpu_pct", "wsbench CPU (% of one core)", "%.0f", info},
-			{"handshake.errors", "wsbench errors", "%.0f", info},
-		}},
+	var defs []scenarioDef
+	for i := range scenarios {
+		sc := &scenarios[i]
+		defs = append(defs, scenarioDef{sc.Key, sc.Title(cfg), sc.metrics()})
 	}
+	return defs
 }
 
 func offered(cfg *config, rate float64) string {
@@ -88,33 +68,6 @@ func offered(cfg *config, rate float64) string {
 		return "unbounded"
 	}
 	return groupDigits(fmt.Sprintf("%.0f", rate*float64(cfg.BcastPublishers)*float64(cfg.BcastConns)))
-}
-
-func bcastMetrics(sc string) []metricDef {
-	return []metricDef{
-		{sc + ".deliveries_per_s", "deliveries per second (during the sending window)", "%.0f", higher},
-		{sc + ".delivery_p50_us", "delivery latency p50 (µs)", "%.0f", lower},
-		{sc + ".delivery_p99_us", "delivery latency p99 (µs)", "%.0f", lower},
-		{sc + ".cpu_us_per_delivery", "server CPU per delivery (µs)", "%.3f", lower},
-		{sc + ".server_cpu_pct", "server CPU (% of one core)", "%.0f", info},
-		{sc + ".peak_rss_mib", "server peak RSS (MiB)", "%.0f", lower},
-		{sc + ".lost", "deliveries lost (not there 10 s after the window)", "%.0f", lower},
-		{sc + ".client_cpu_pct", "wsbench CPU (% of one core)", "%.0f", info},
-		{sc + ".errors", "wsbench errors", "%.0f", info},
-	}
-}
-
-func echoMetrics(sc string) []metricDef {
-	return []metricDef{
-		{sc + ".msgs_per_s", "messages echoed per second", "%.0f", higher},
-		{sc + ".rtt_p50_us", "round trip p50 (µs)", "%.0f", lower},
-		{sc + ".rtt_p99_us", "round trip p99 (µs)", "%.0f", lower},
-		{sc + ".cpu_us_per_msg", "server CPU per message (µs)", "%.2f", lower},
-		{sc + ".server_cpu_pct", "server CPU (% of one core)", "%.0f", info},
-		{sc + ".peak_rss_mib", "server peak RSS (MiB)", "%.0f", lower},
-		{sc + ".client_cpu_pct", "wsbench CPU (% of one core)", "%.0f", info},
-		{sc + ".errors", "wsbench errors", "%.0f", info},
-	}
 }
 
 // values returns a metric of every successful run of server (one per rep).
@@ -126,7 +79,7 @@ func (res *results) values(server, key string) []float64 {
 		if r.Server != server || r.Scenario != sc {
 			continue
 		}
-		if r.Error != "" && !strings.HasSuffix(key, ".errors") {
+		if r.Skipped != "" || (r.Error != "" && !strings.HasSuffix(key, ".errors")) {
 			continue
 		}
 		if v, ok := r.Metrics[key]; ok {
@@ -182,13 +135,13 @@ func writeResults(cfg *config, res *results) error {
 	if err := os.WriteFile(svgPath, []byte(svg), 0o644); err != nil {
 		return err
 	}
-	renderPNG(svgPath, filepath.Join(cfg.Out, "chart.png"))
+	renderPNG(svgPath, filepath.Join(cfg.Out, "chart.png"), chartHeight(len(shownPanels(cfg))))
 	return nil
 }
 
 // renderPNG converts the SVG with rsvg-convert, or headless Chromium, when
 // one is installed; the PNG is a convenience, the SVG is the chart.
-func renderPNG(svg, png string) {
+func renderPNG(svg, png string, height int) {
 	if p, err := exec.LookPath("rsvg-convert"); err == nil {
 		if out, err := exec.Command(p, "-b", "white", "-o", png, svg).CombinedOutput(); err != nil {
 			logf("rsvg-convert: %v: %s", err, out)
@@ -200,7 +153,7 @@ func renderPNG(svg, png string) {
 			abs, _ := filepath.Abs(svg)
 			absPNG, _ := filepath.Abs(png)
 			out, err := exec.Command(p, "--headless", "--no-sandbox", "--disable-gpu", "--screenshot="+absPNG,
-				fmt.Sprintf("--window-size=%d,%d", chartW, chartH), "file://"+abs).CombinedOutput()
+				fmt.Sprintf("--window-size=%d,%d", chartW, height), "file://"+abs).CombinedOutput()
 			if err != nil {
 				logf("%s: %v: %s", name, err, out)
 			}
@@ -235,6 +188,17 @@ func groupDigits(s string) string {
 	return b.String()
 }
 
+// fmtRatio prints a ratio with two significant digits at least.
+func fmtRatio(r float64) string {
+	switch {
+	case r >= 100:
+		return fmt.Sprintf("%.0f", r)
+	case r >= 10:
+		return fmt.Sprintf("%.1f", r)
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
 func ratioCell(m metricDef, ours, ref float64, okOurs, okRef bool) string {
 	if m.Better == info || !okOurs || !okRef || ref == 0 {
 		return ""
@@ -265,11 +229,12 @@ func markdown(cfg *config, res *results) string {
 	w("- servers pinned to CPU %s (`taskset -c %s`), wsbench pinned to CPU %s; the machine is shared with other work, so single runs vary by 10–30 %% (see the spread table)\n",
 		cfg.ServerCPU, cfg.ServerCPU, cfg.ClientCPU)
 	w("- every server × scenario ran %d time(s), interleaved across servers; the tables show the median, the spread is below\n", cfg.Reps)
-	w("- every server is restarted for every scenario; server CPU is its user+system time from /proc/PID/stat, counted from the moment every connection is open to the end of the wsbench run\n\n")
+	w("- every server is restarted for every scenario; server CPU is the run time of its threads (/proc/PID/task/*/schedstat), counted from the moment every connection is open to the end of the wsbench run; for the flat-out broadcasts, when wsbench reports the burst's wall-clock bounds, from its first send to its last receipt only (sampled every %v and interpolated)\n", cpuSampleEvery)
+	w("- the floor (rawtcp) is an epoll server that frames nothing; in the TLS scenarios it is crypto/tls with a goroutine per connection and the same framing (see bench/README.md)\n\n")
 	if cfg.Note != "" {
 		w("> **Note:** %s\n\n", cfg.Note)
 	}
-	w("Columns: the servers, then **wsloop / best peer** (best of gorilla, gobwas, nbio, gws for that row) and **wsloop / floor** (rawtcp). ")
+	w("Columns: the servers, each ranked value followed by its ratio to the floor (rawtcp) in brackets, then **wsloop / best peer** (best of gorilla, gobwas, nbio, gws for that row) and **wsloop / floor**. ")
 	w("↑ rows: higher is better, a ratio above 1 favours wsloop; ↓ rows: lower is better, a ratio below 1 favours wsloop; ✓ marks a row where wsloop wins. Rows without an arrow are context, not ranked. A blank cell: the run failed or is missing (see the notes).\n\n")
 
 	defs := scenarioDefs(cfg)
@@ -305,11 +270,16 @@ func markdown(cfg *config, res *results) string {
 				arrow = " ↓"
 			}
 			w("| %s%s |", m.Label, arrow)
+			fv, okF := res.value(floor, m.Key)
 			for _, s := range res.Servers {
-				if v, ok := res.value(s, m.Key); ok {
-					w(" %s |", fmtVal(m, v))
-				} else {
+				v, ok := res.value(s, m.Key)
+				switch {
+				case !ok:
 					w("  |")
+				case m.Better != info && s != floor && okF && fv != 0:
+					w(" %s (%s×) |", fmtVal(m, v), fmtRatio(v/fv))
+				default:
+					w(" %s |", fmtVal(m, v))
 				}
 			}
 			ours, okOurs := res.value("wsloop", m.Key)
@@ -320,7 +290,6 @@ func markdown(cfg *config, res *results) string {
 			}
 			w(" %s |", cell)
 			if hasFloor {
-				fv, okF := res.value(floor, m.Key)
 				w(" %s |", ratioCell(m, ours, fv, okOurs, okF))
 			}
 			w("\n")
@@ -361,8 +330,17 @@ func markdown(cfg *config, res *results) string {
 	w("## Notes\n\n")
 	any := false
 	for _, r := range res.Runs {
+		if r.Skipped != "" {
+			w("- %s / %s: not run: %s\n", r.Server, r.Scenario, r.Skipped)
+			any = true
+			continue
+		}
 		if r.Error != "" {
 			w("- %s / %s run %d: %s\n", r.Server, r.Scenario, r.Rep, r.Error)
+			any = true
+		}
+		if v, ok := r.Metrics[r.Scenario+".client_cpu_pct"]; ok && v >= 90 && r.Error == "" {
+			w("- %s / %s run %d: wsbench at %.0f%% of its core: the load generator, not the server, may set this row's rate\n", r.Server, r.Scenario, r.Rep, v)
 			any = true
 		}
 		var wb struct {
@@ -400,7 +378,7 @@ func markdown(cfg *config, res *results) string {
 	w("\n## Commands\n\n")
 	w("Each run, as started (ports are picked free per run):\n\n")
 	for _, r := range res.Runs {
-		if r.Rep == 1 {
+		if r.Rep == 1 && r.Skipped == "" {
 			w("- %s / %s: `%s` then `%s`\n", r.Server, r.Scenario, r.ServerCommand, r.BenchCommand)
 		}
 	}
