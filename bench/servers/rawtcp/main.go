@@ -16,13 +16,15 @@
 //     loop, and appends an unmasked header (same FIN bit and opcode) plus
 //     the payload to one output buffer;
 //   - echo: that buffer goes back to the sender with one write per read;
-//   - broadcast: the data frames of one read form one batch that is copied
-//     into the output of every member of the sender's room ("/": every
-//     upgraded connection; "/room/NAME": the connections that asked for
-//     NAME, found from the request line) with one write per member per read
-//     batch (a socket that cannot take it all keeps the rest in a per-
-//     connection buffer flushed on EPOLLOUT; over 64 MiB pending it is
-//     dropped);
+//   - broadcast: the data frames of every read of one epoll round are
+//     appended once to a round buffer, and every member of the sender's
+//     room ("/": every upgraded connection; "/room/NAME": the connections
+//     that asked for NAME, found from the request line) notes the ranges it
+//     is owed; at the end of the round each member gets one writev of its
+//     ranges, straight from the shared buffer (no copy per member, one
+//     system call per member per round, however many publishers were read);
+//     what a socket does not take is copied to that connection's own
+//     buffer and flushed on EPOLLOUT (over 64 MiB pending it is dropped);
 //   - -deflate: a request whose Sec-WebSocket-Extensions offers
 //     permessage-deflate is answered with "permessage-deflate;
 //     server_no_context_takeover; client_no_context_takeover"; frames are
@@ -71,8 +73,13 @@ type conn struct {
 	room    string // the room named by the request path ("": everyone)
 	in      []byte // input not yet parsed (partial head or frame)
 	out     []byte // output the socket has not taken yet
+	owed    []span // broadcast frames of this round, in loop.round
 	closing bool   // close once out is written
+	dead    bool   // dropped
 }
+
+// span is a range of loop.round.
+type span struct{ from, to int }
 
 type loop struct {
 	ep        int
@@ -81,9 +88,11 @@ type loop struct {
 	deflate   bool
 	conns     []*conn // by descriptor
 	rooms     srvutil.Rooms[*conn]
-	buf       []byte // read buffer
-	reply     []byte // replies to the connection being read
-	batch     []byte // broadcast frames of the current read
+	buf       []byte  // read buffer
+	reply     []byte  // replies to the connection being read
+	round     []byte  // broadcast frames read in this epoll round
+	owing     []*conn // connections with owed spans this round
+	iov       [][]byte
 }
 
 func main() {
@@ -130,7 +139,7 @@ func newLoop(addr string, broadcast bool) (*loop, error) {
 
 func (l *loop) run() error {
 	runtime.LockOSThread()
-	events := make([]unix.EpollEvent, 1024)
+	events := make([]unix.EpollEvent, 1<<15)
 	for {
 		n, err := unix.EpollWait(l.ep, events, -1)
 		if err == unix.EINTR {
@@ -159,7 +168,75 @@ func (l *loop) run() error {
 				l.readAll(c, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 			}
 		}
+		l.endRound()
 	}
+}
+
+// endRound gives every member owed broadcast frames one writev of them.
+func (l *loop) endRound() {
+	for _, c := range l.owing {
+		if !c.dead && len(c.owed) > 0 {
+			l.writeOwed(c)
+		}
+	}
+	clear(l.owing)
+	l.owing = l.owing[:0]
+	l.round = l.round[:0]
+}
+
+// writeOwed writes the frames c is owed with one writev, or, when earlier
+// output still waits for EPOLLOUT, queues them behind it.
+func (l *loop) writeOwed(c *conn) {
+	if len(c.out) > 0 {
+		l.settle(c, 0)
+		return
+	}
+	l.iov = l.iov[:0]
+	for _, sp := range c.owed {
+		l.iov = append(l.iov, l.round[sp.from:sp.to])
+	}
+	n, err := unix.Writev(c.fd, l.iov)
+	for err == unix.EINTR {
+		n, err = unix.Writev(c.fd, l.iov)
+	}
+	switch {
+	case err == unix.EAGAIN:
+		n = 0
+	case err != nil:
+		l.drop(c)
+		return
+	}
+	l.settle(c, n)
+}
+
+// settle copies what c is owed past its first n bytes to c.out, to be
+// flushed on EPOLLOUT.
+func (l *loop) settle(c *conn, n int) {
+	for _, sp := range c.owed {
+		b := l.round[sp.from:sp.to]
+		if n >= len(b) {
+			n -= len(b)
+			continue
+		}
+		c.out = append(c.out, b[n:]...)
+		n = 0
+	}
+	c.owed = c.owed[:0]
+	if len(c.out) > maxPending {
+		l.drop(c)
+	}
+}
+
+// owe notes that c is to get round[from:to] at the end of the round.
+func (l *loop) owe(c *conn, from, to int) {
+	if k := len(c.owed); k > 0 && c.owed[k-1].to == from {
+		c.owed[k-1].to = to
+		return
+	}
+	if len(c.owed) == 0 {
+		l.owing = append(l.owing, c)
+	}
+	c.owed = append(c.owed, span{from, to})
 }
 
 func (l *loop) accept() {
@@ -258,7 +335,7 @@ func (l *loop) handle(c *conn, data []byte) ([]byte, bool) {
 		data = data[i+4:]
 	}
 	l.reply = l.reply[:0]
-	l.batch = l.batch[:0]
+	from := len(l.round)
 	for {
 		b0, payload, n := nextFrame(data)
 		if n == 0 {
@@ -274,7 +351,7 @@ func (l *loop) handle(c *conn, data []byte) ([]byte, bool) {
 		case opPong:
 		default:
 			if l.broadcast {
-				l.batch = append(appendHeader(l.batch, b0, len(payload)), payload...)
+				l.round = append(appendHeader(l.round, b0, len(payload)), payload...)
 			} else {
 				l.reply = append(appendHeader(l.reply, b0, len(payload)), payload...)
 			}
@@ -283,17 +360,11 @@ func (l *loop) handle(c *conn, data []byte) ([]byte, bool) {
 			break
 		}
 	}
-	if len(l.batch) > 0 {
-		// Backwards: a member that send drops is replaced by the last
-		// member, which has been written to already.
-		m := l.rooms.Members(c.room)
-		for i := len(m) - 1; i >= 0; i-- {
-			if d := m[i]; d != c && !d.closing {
-				l.send(d, l.batch)
+	if to := len(l.round); to > from {
+		for _, d := range l.rooms.Members(c.room) {
+			if !d.closing {
+				l.owe(d, from, to)
 			}
-		}
-		if !c.closing && !l.send(c, l.batch) {
-			return nil, false
 		}
 	}
 	if len(l.reply) > 0 && !l.send(c, l.reply) {
@@ -309,8 +380,15 @@ func (l *loop) handle(c *conn, data []byte) ([]byte, bool) {
 }
 
 // send writes b to c with one write, keeping what the socket does not
-// take; false means c was dropped.
+// take; false means c was dropped. Broadcast frames c is owed this round
+// go first.
 func (l *loop) send(c *conn, b []byte) bool {
+	if len(c.owed) > 0 {
+		l.writeOwed(c)
+		if c.dead {
+			return false
+		}
+	}
 	if len(c.out) > 0 {
 		if len(c.out)+len(b) > maxPending {
 			l.drop(c)
@@ -364,9 +442,11 @@ func (l *loop) flush(c *conn) bool {
 }
 
 func (l *loop) drop(c *conn) {
-	if l.conns[c.fd] != c {
+	if c.dead {
 		return
 	}
+	c.dead = true
+	c.owed = nil
 	l.conns[c.fd] = nil
 	if c.ws {
 		srvutil.Conns.Add(-1)
