@@ -7,6 +7,7 @@ replace github.com/wsloop/wsloop => ../
 require (
 	github.com/gobwas/ws v1.5.0
 	github.com/gorilla/websocket v1.5.3
+	github.com/lesismal/llib v1.2.2
 	github.com/lesismal/nbio v1.6.8
 	github.com/lxzan/gws v1.8.9
 	github.com/mailru/easygo v0.0.0-20190618140210-3c14a0dc985f
@@ -18,6 +19,6 @@ require (
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/klauspost/compress v1.17.9 // indirect
-	github.com/lesismal/llib v1.2.2 // indirect
+	github.com/pires/go-proxyproto v0.15.0 // indirect
 	golang.org/x/crypto v0.0.0-20210513122933-cd7d49e622d5 // indirect
 )
