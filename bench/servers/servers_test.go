@@ -26,8 +26,8 @@ import (
 
 var all = []string{"wsloop", "gorilla", "gobwas", "nbio", "gws", "rawtcp"}
 
-// tlsServers serve -tls-cert (wsloop once the library serves TLS).
-var tlsServers = []string{"gorilla", "gobwas", "nbio", "gws", "rawtcp"}
+// tlsServers serve -tls-cert.
+var tlsServers = all
 
 var (
 	buildOnce sync.Once

@@ -41,10 +41,9 @@ var peers = []string{"gorilla", "gobwas", "nbio", "gws"}
 
 const floor = "rawtcp"
 
-// noTLS are the servers that cannot serve TLS yet; TLS scenarios skip them.
-var noTLS = map[string]string{
-	"wsloop": "the library does not serve TLS yet (Server.TLSConfig / ServeTLS are being built)",
-}
+// noTLS are the servers that cannot serve TLS, with the reason; TLS
+// scenarios skip them.
+var noTLS = map[string]string{}
 
 // wsbenchTrustFlag is how wsbench is told to trust the run's self-signed
 // certificate (its value: the certificate's PEM file).

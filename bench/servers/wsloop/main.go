@@ -5,8 +5,10 @@
 // Client.SendBinary/SendText. Broadcast follows the project's convention: a
 // client on "/" publishes to everyone with Server.BroadcastBinary/Text, a
 // client on "/room/NAME" joins room NAME (Client.Join) and publishes to it
-// with Server.PublishBinary/Text; either way the frame is encoded (and, with
-// -deflate, compressed) once and shared by every member's queue.
+// with Server.PublishBinary/Text (the path is read from Client.Request in
+// OnNewClient); either way the frame is encoded (and, with -deflate,
+// compressed) once and shared by every member's queue. With -tls-cert it
+// serves wss with Server.ServeTLS (crypto/tls driven by the event loop).
 package main
 
 import (
@@ -19,9 +21,6 @@ import (
 
 func main() {
 	o := srvutil.Parse("wsloop")
-	if o.TLS() {
-		srvutil.Usagef("wsloop: -tls-cert: the library does not serve TLS yet")
-	}
 	srv := &server.Server{
 		Compression:  o.Deflate,
 		OnNewClient:  func(*server.Client) { srvutil.Conns.Add(1) },
@@ -37,20 +36,12 @@ func main() {
 			}
 		}
 	case srvutil.Broadcast:
-		// The room a client asked for is read in Authenticate (it sees the
-		// request) and picked up by OnNewClient by remote address.
-		var pending, roomOf sync.Map // remote address → room; *Client → room
-		srv.Authenticate = func(r *server.Request) error {
-			if room := srvutil.RoomOf(r.Path); room != "" {
-				pending.Store(r.RemoteAddr.String(), room)
-			}
-			return nil
-		}
+		var roomOf sync.Map // *Client → room, for clients in a named room
 		srv.OnNewClient = func(c *server.Client) {
 			srvutil.Conns.Add(1)
-			if room, ok := pending.LoadAndDelete(c.RemoteAddr().String()); ok {
+			if room := srvutil.RoomOf(c.Request().Path); room != "" {
 				roomOf.Store(c, room)
-				c.Join(room.(string))
+				c.Join(room)
 			}
 		}
 		srv.OnClientLeft = func(c *server.Client, _ error) {
@@ -75,6 +66,11 @@ func main() {
 	if err != nil {
 		srvutil.Fatalf("wsloop: %v", err)
 	}
-	srvutil.Run(o, func() error { return srv.Serve(ln) })
+	if o.TLS() {
+		srv.TLSConfig = o.TLSConfig()
+		srvutil.Run(o, func() error { return srv.ServeTLS(ln, "", "") })
+	} else {
+		srvutil.Run(o, func() error { return srv.Serve(ln) })
+	}
 	srv.Close()
 }
