@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // goConn is the transport of a connection that has no descriptor the
@@ -85,13 +86,22 @@ func (g *goConn) writeLoop() {
 		for len(g.out) == 0 && !g.closed && !g.shutdown {
 			g.cond.Wait()
 		}
-		if g.closed || (len(g.out) == 0 && g.shutdown) {
+		switch {
+		case len(g.out) == 0 && g.closed:
 			g.mu.Unlock()
-			if !g.closed {
-				if cw, ok := g.nc.(interface{ CloseWrite() error }); ok {
-					cw.CloseWrite()
-				}
+			g.nc.Close()
+			return
+		case len(g.out) == 0: // shutdown
+			g.mu.Unlock()
+			if cw, ok := g.nc.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
 			}
+			g.mu.Lock()
+			for !g.closed {
+				g.cond.Wait()
+			}
+			g.mu.Unlock()
+			g.nc.Close()
 			return
 		}
 		buf, g.out = g.out, buf[:0]
@@ -103,12 +113,17 @@ func (g *goConn) writeLoop() {
 		}
 		wake := g.blocked || err != nil
 		g.blocked = false
+		closed := g.closed
 		g.mu.Unlock()
-		if wake {
-			g.c.schedule(needFlush)
-		}
 		if err != nil {
+			g.nc.Close()
+			if !closed {
+				g.c.schedule(needFlush)
+			}
 			return
+		}
+		if wake && !closed {
+			g.c.schedule(needFlush)
 		}
 	}
 }
@@ -122,6 +137,11 @@ func (g *goConn) read(p []byte) (int, error) {
 		g.in = g.in[:copy(g.in, g.in[n:])]
 		if wasFull {
 			g.cond.Broadcast()
+		}
+		if g.inErr != nil {
+			// No event will follow the end of the input: have the worker
+			// read on until it sees it, as after a poller's hangup.
+			g.c.hangup = true
 		}
 		return n, nil
 	}
@@ -165,14 +185,21 @@ func (g *goConn) shutdownWrite() {
 	g.cond.Broadcast()
 }
 
+// close ends the connection once the writer has sent what it was given
+// (the close frame, often), allowing it closeLinger for that; the reader
+// ends with it.
 func (g *goConn) close() {
 	g.mu.Lock()
 	g.closed = true
-	g.in, g.out = nil, nil
+	g.in = nil
 	g.mu.Unlock()
 	g.cond.Broadcast()
-	g.nc.Close()
+	g.nc.SetWriteDeadline(time.Now().Add(closeLinger))
 }
+
+// closeLinger bounds the time a closed goConn's writer has to send what it
+// was given.
+const closeLinger = time.Second
 
 // schedule queues the client for a worker with reason r, as the poller
 // does for a descriptor's events.

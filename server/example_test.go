@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -78,6 +79,45 @@ func ExampleServer_authenticate() {
 	_, resp, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/?token=guess", nil)
 	fmt.Println(err, resp.StatusCode)
 	// Output: websocket: bad handshake 401
+}
+
+// Mounted on an existing http.Server: a page, a REST route and /ws share
+// the router and the port. Upgraded clients leave net/http for the event
+// loop: one descriptor each, no goroutine.
+func ExampleServer_ServeHTTP() {
+	chat := &server.Server{}
+	chat.OnMessage = func(c *server.Client, m server.Message) {
+		chat.BroadcastText(string(m.Data))
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "<!doctype html><title>chat</title>")
+	})
+	mux.HandleFunc("GET /api/clients", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"clients":%d}`, chat.Len())
+	})
+	mux.Handle("GET /ws", chat)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+	defer chat.Close()
+
+	conn := dialWhenUp("ws://" + ln.Addr().String() + "/ws")
+	defer conn.Close()
+	conn.WriteMessage(websocket.TextMessage, []byte("hello"))
+	_, msg, _ := conn.ReadMessage()
+	fmt.Println(string(msg))
+	resp, _ := http.Get("http://" + ln.Addr().String() + "/api/clients")
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(string(body))
+	// Output:
+	// hello
+	// {"clients":1}
 }
 
 // dialWhenUp connects once the server listens.

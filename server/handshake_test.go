@@ -43,6 +43,9 @@ func TestBadHandshakesGetAnHTTPStatus(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.status == 431 {
+				skipIn(t, "the http.Server's own MaxHeaderBytes applies", "http")
+			}
 			resp := roundTrip(t, url, tc.request)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
@@ -137,9 +140,9 @@ func TestHandlerServesPlainHTTP(t *testing.T) {
 		io.WriteString(w, "page at "+r.URL.Path)
 	})
 	url := start(t, srv)
-	httpURL := "http://" + strings.TrimPrefix(url, "ws://")
+	client := httpClient()
 	for i := 0; i < 3; i++ { // keep-alive connections are reused
-		resp, err := http.Get(httpURL + "index.html")
+		resp, err := client.Get(httpURL(url) + "index.html")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,23 +14,25 @@ import (
 	"github.com/wsloop/wsloop/server"
 )
 
-// start serves srv on a fresh loopback port and returns its ws:// URL. The
-// server is closed when the test ends.
+// start serves srv on a fresh loopback port, the way testMode says, and
+// returns its ws:// (or wss://) URL. The server is closed when the test
+// ends.
 func start(t testing.TB, srv *server.Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	scheme, serve, stop := serveInMode(t, srv, ln)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- serve() }()
 	t.Cleanup(func() {
-		srv.Close()
+		stop()
 		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return "ws://" + ln.Addr().String() + "/"
+	return scheme + "://" + ln.Addr().String() + "/"
 }
 
 // echoServer answers every message with the same message.
@@ -48,14 +50,22 @@ func echoServer() *server.Server {
 
 func dial(t testing.TB, url string) *websocket.Conn {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	conn, _, err := d.Dial(url, nil)
+	conn, _, err := dialer().Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	return conn
+}
+
+// dialer is a gorilla client for the mode of the tests.
+func dialer() *websocket.Dialer {
+	return &websocket.Dialer{
+		HandshakeTimeout: 5 * time.Second,
+		NetDialContext:   dialContext,
+		TLSClientConfig:  tlsKeys.clientOrNil(),
+	}
 }
 
 // recorder collects callback events per client, in order.

@@ -75,8 +75,7 @@ func TestCallbackOrderPerClient(t *testing.T) {
 			case 0: // close handshake
 				c.write(frame(ws.OpClose, true, closePayload(1000, "")))
 			case 1: // abrupt reset
-				c.nc.(*net.TCPConn).SetLinger(0)
-				c.nc.Close()
+				resetConn(c.nc)
 			case 2: // protocol error
 				c.write(frame(ws.OpText, true, []byte{0xff}))
 			}
@@ -157,7 +156,7 @@ func TestPanicInCallbackClosesOnlyThatClient(t *testing.T) {
 func TestInteropWithCoderWebsocket(t *testing.T) {
 	url := start(t, echoServer())
 	ctx := ctxTimeout(t, 10*time.Second)
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, _, err := websocket.Dial(ctx, url, coderOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -55,12 +57,24 @@ func dialRaw(t testing.TB, url string) *rawClient {
 	return &rawClient{t: t, nc: nc, in: rest}
 }
 
+// dialTCP connects to the server of a ws:// or wss:// URL, as the tests'
+// mode says (TLS for wss, a PROXY header first in mode proxy), and sends
+// nothing more.
 func dialTCP(t testing.TB, url string) net.Conn {
 	t.Helper()
-	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := dialContext(ctx, "tcp", hostOf(url))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.HasPrefix(url, "wss://") {
+		tc := tls.Client(nc, clientTLS(t))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			t.Fatal(err)
+		}
+		nc = tc
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(15 * time.Second))
@@ -181,4 +195,17 @@ func trim(b []byte) []byte {
 		return b[:40]
 	}
 	return b
+}
+
+// readText reads the next message, which must be text, and returns it.
+func (c *rawClient) readText() string {
+	c.t.Helper()
+	ev, err := c.next()
+	if err != nil {
+		c.t.Fatalf("waiting for a message: %v", err)
+	}
+	if ev.Kind != wsproto.KindMessage || ev.Op != ws.OpText {
+		c.t.Fatalf("got %v op %v, want a text message", ev.Kind, ev.Op)
+	}
+	return string(ev.Payload)
 }
