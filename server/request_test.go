@@ -95,4 +95,3 @@ func TestBlockingAuthenticateHoldsNoWorker(t *testing.T) {
 		t.Fatalf("slow client after Authenticate returned: %v", err)
 	}
 }
-

@@ -256,4 +256,3 @@ func TestTLSSlowConsumerIsCutOff(t *testing.T) {
 	})
 	echoOnce(t, wssDial(t, addr, clientTLS(t)), "others fine")
 }
-
