@@ -527,6 +527,12 @@ func (w *worker) finish(c *Client, err error) {
 // table entry goes first so that a new client given the same descriptor
 // number is never mistaken for c.
 func (s *Server) unregisterFD(c *Client) {
+	s.forget(c)
+	c.closeConn()
+}
+
+// forget takes c out of the table (or others) and the connected clients.
+func (s *Server) forget(c *Client) {
 	s.mu.Lock()
 	if c.tr != nil && c.fd < 0 {
 		delete(s.others, c)
@@ -539,5 +545,4 @@ func (s *Server) unregisterFD(c *Client) {
 		s.leaveLog(c)
 	}
 	s.mu.Unlock()
-	c.closeConn()
 }

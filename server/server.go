@@ -800,8 +800,8 @@ func (s *Server) register(c *Client) error {
 	if fd >= 0 {
 		if err := s.poll.Add(fd); err != nil {
 			s.log.Error("cannot watch client socket", "client", c.id, "err", err)
-			s.unregisterFD(c)
-			return err
+			s.forget(c)
+			return err // the connection is the caller's to close
 		}
 	}
 	s.live.Add(1)
