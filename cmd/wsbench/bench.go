@@ -18,14 +18,19 @@ import (
 // bench is the state shared by a run's connections, its progress reporter
 // and its report.
 type bench struct {
-	cfg     *config
-	tgts    []*target
-	rooms   []string       // room names; one "" when there are no rooms
-	eps     []*dialOptions // per room and target: see endpoint
-	srcIPs  []net.IP
-	dialers []*net.Dialer
-	errs    *errorCounter
-	connLat *latencyRecorder // TCP connect + upgrade
+	cfg   *config
+	tgts  []*target
+	slots []int      // the connection numbers this process holds, in order
+	child *childLink // the link to the parent process; nil when alone
+	// spanning: rooms have members in other processes too.
+	spanning bool
+	bcast    atomic.Pointer[bcastRun] // the broadcast under way, for progress
+	rooms    []string                 // room names; one "" when there are no rooms
+	eps      []*dialOptions           // per room and target: see endpoint
+	srcIPs   []net.IP
+	dialers  []*net.Dialer
+	errs     *errorCounter
+	connLat  *latencyRecorder // TCP connect + upgrade
 
 	// Counters read by the progress line and the report.
 	attempted   atomic.Int64 // dials started
@@ -44,6 +49,24 @@ type bench struct {
 	warnings []string
 }
 
+// snapshot returns the counters for a progress line or the parent.
+func (b *bench) snapshot() progressSnap {
+	s := progressSnap{
+		Open:   b.open.Load(),
+		Opened: b.opened.Load(),
+		Failed: b.dialFailed.Load(),
+		Ops:    b.ops.Load(),
+		Errors: b.errs.Total(),
+	}
+	if br := b.bcast.Load(); br != nil && br.running.Load() {
+		s.Unique = br.unique.Load()
+		s.Publish = br.published()
+		s.Expect = br.expectedDeliveries()
+		s.PubDone = br.pubsDone.Load()
+	}
+	return s
+}
+
 // warn adds a warning to the report.
 func (b *bench) warn(msg string) {
 	b.mu.Lock()
@@ -51,11 +74,13 @@ func (b *bench) warn(msg string) {
 	b.mu.Unlock()
 }
 
-func newBench(cfg *config, tgts []*target) *bench {
-	ips := sourceIPs(tgts, cfg.SrcIPs, cfg.Conns)
+// newBench prepares a run of the connections numbered slots, bound to the
+// source addresses ips (none: the kernel's choice).
+func newBench(cfg *config, tgts []*target, slots []int, ips []net.IP) *bench {
 	b := &bench{
 		cfg:     cfg,
 		tgts:    tgts,
+		slots:   slots,
 		srcIPs:  ips,
 		dialers: newDialers(ips, cfg.Timeout),
 		errs:    newErrorCounter(),
@@ -92,12 +117,12 @@ func (b *bench) endpoint(i int) *dialOptions {
 	return b.eps[b.roomOf(i)*len(b.tgts)+b.memberOf(i)%len(b.tgts)]
 }
 
-// dial opens connection number i (which picks its source address) and
-// records the outcome. hint picks a latency shard.
-func (b *bench) dial(ctx context.Context, i, hint int) (*wsConn, error) {
+// dial opens connection number i, the pos-th of this process (which picks
+// its source address), and records the outcome. hint picks a latency shard.
+func (b *bench) dial(ctx context.Context, i, pos, hint int) (*wsConn, error) {
 	b.attempted.Add(1)
 	t0 := time.Now()
-	c, err := dialWS(ctx, b.dialers[i%len(b.dialers)], b.endpoint(i))
+	c, err := dialWS(ctx, b.dialers[pos%len(b.dialers)], b.endpoint(i))
 	if err != nil {
 		if !ctxEnded(ctx) { // a dial cut short by the end of the run is no failure
 			b.dialFailed.Add(1)
@@ -113,27 +138,30 @@ func (b *bench) dial(ctx context.Context, i, hint int) (*wsConn, error) {
 	return c, nil
 }
 
-// openConns opens n connections, cfg.Concurrency at a time, and calls fn for
-// each one that opened (fn must not block: it starts the connection's
-// goroutines). Connections are remembered for closeAll. It returns when every
-// dial has finished or ctx is done, with the time it took.
-func (b *bench) openConns(ctx context.Context, n int, fn func(idx int, c *wsConn)) time.Duration {
+// openConns opens this process's connections, cfg.Concurrency at a time,
+// and calls fn for each one that opened (fn must not block: it starts the
+// connection's goroutines). Connections are remembered for closeAll. It
+// returns when every dial has finished or ctx is done, with the time it
+// took.
+func (b *bench) openConns(ctx context.Context, fn func(idx int, c *wsConn)) time.Duration {
 	t0 := time.Now()
 	b.mu.Lock()
-	if len(b.byIdx) < n {
-		b.byIdx = append(b.byIdx, make([]*wsConn, n-len(b.byIdx))...)
+	if len(b.byIdx) < b.cfg.Conns {
+		b.byIdx = make([]*wsConn, b.cfg.Conns)
 	}
 	b.mu.Unlock()
+	n := len(b.slots)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range min(b.cfg.Concurrency, n) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				idx := int(next.Add(1) - 1)
-				if idx >= n {
+				pos := int(next.Add(1) - 1)
+				if pos >= n {
 					return
 				}
-				c, err := b.dial(ctx, idx, w)
+				idx := b.slots[pos]
+				c, err := b.dial(ctx, idx, pos, w)
 				if err != nil {
 					continue
 				}
@@ -275,24 +303,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// preflight returns warnings about the setup, e.g. too few ephemeral ports.
+// preflight returns warnings about the setup.
 func (b *bench) preflight() []string {
 	var w []string
-	if b.cfg.SrcIPs > 0 && len(b.srcIPs) == 0 {
+	if b.cfg.SrcIPs > 0 && len(b.cfg.srcAddrs) == 0 && len(b.srcIPs) == 0 {
 		w = append(w, fmt.Sprintf("-src-ips %d ignored: not every target is an IPv4 loopback address", b.cfg.SrcIPs))
-	}
-	if b.cfg.Scenario == scHandshake {
-		return w
-	}
-	ports := ephemeralPorts()
-	perIP := b.cfg.Conns / max(1, len(b.srcIPs))
-	if ports > 0 && perIP > ports {
-		hint := "use -src-ips"
-		if len(b.srcIPs) == 0 {
-			hint = "add client addresses or split the load over several machines"
-		}
-		w = append(w, fmt.Sprintf("%d connections per source address but only %d ephemeral ports: expect addr_unavailable errors; %s",
-			perIP, ports, hint))
 	}
 	return w
 }

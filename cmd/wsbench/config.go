@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ const (
 	// perSrcIPConns is how many connections the automatic -src-ips choice
 	// puts on one source address (each needs its own ephemeral port).
 	perSrcIPConns = 20000
+	// maxProcs bounds -procs.
+	maxProcs = 256
 )
 
 // config holds the parsed and validated command line.
@@ -34,6 +37,7 @@ type config struct {
 	Scenario     string        `json:"scenario"`
 	URL          string        `json:"url"`
 	URLs         []string      `json:"-"` // URL split at commas
+	srcAddrs     []net.IP      // SrcAddrs parsed
 	Conns        int           `json:"conns"`
 	Concurrency  int           `json:"concurrency"`
 	Hold         time.Duration `json:"-"`
@@ -50,6 +54,8 @@ type config struct {
 	Compress     bool          `json:"compress,omitempty"`
 	InflateEach  bool          `json:"inflate_each,omitempty"`
 	SrcIPs       int           `json:"src_ips"`
+	SrcAddrs     string        `json:"src_addrs,omitempty"`
+	Procs        int           `json:"procs"`
 	Timeout      time.Duration `json:"-"`
 	CloseTimeout time.Duration `json:"-"`
 	Drain        time.Duration `json:"-"`
@@ -114,6 +120,21 @@ Scenarios:
   handshake  -conns workers repeatedly connect, upgrade and close (close frame
              1000) for -duration. Reports upgrades/s and handshake latency.
 
+Many connections:
+  One process holds as many connections as its open-file limit allows
+  (ulimit -n; 20,000 on some machines). -procs N starts N wsbench processes
+  from the same executable, each holding its share under its own limit, and
+  merges what they report into one report: counts added up, latency
+  histograms merged exactly (not averaged), each process's share and CPU
+  listed. Without -procs, as many as the limit needs are started. A room
+  stays in one process when there are at least as many rooms as processes;
+  otherwise rooms span processes and the parent adds up every message's
+  receipts. For loopback targets each process binds its own source
+  addresses (127.0.0.2 up, -src-ips); elsewhere give them with -src-addrs.
+  A run the limits cannot allow is refused before it starts (exit 2).
+  -url takes several targets, separated by commas: connections take them in
+  turn.
+
 Flags:
 `
 
@@ -128,6 +149,8 @@ Examples:
   wsbench broadcast -url ws://127.0.0.1:9001/ -conns 19800 -rooms 990 -publishers all -messages 200
   wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -messages 1000 -compress -text -size 1024
   wsbench handshake -url ws://127.0.0.1:9001/ -conns 16 -duration 5s
+  wsbench connect -url ws://127.0.0.1:9001/,ws://127.0.0.1:9002/,ws://127.0.0.1:9003/ -conns 50000 -hold 30s
+  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 50000 -procs 3 -rate 1 -duration 30s
   go run ./cmd/wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
 
 Output:
@@ -179,7 +202,9 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.Batch, "batch", 16<<10, "broadcast, flat out: a publisher writes its messages in batches of up to this many bytes (one write each); 0 = one write per message")
 	fs.BoolVar(&cfg.Compress, "compress", false, "offer permessage-deflate (no context takeover); if the server accepts, every message is sent compressed")
 	fs.BoolVar(&cfg.InflateEach, "inflate-each", false, "broadcast with -compress: inflate every delivery, instead of each distinct compressed message once (identical bytes are checked once)")
-	fs.IntVar(&cfg.SrcIPs, "src-ips", -1, "loopback targets: spread connections over this many source addresses 127.0.0.2, 127.0.0.3, ...; -1 = one per 20000 connections on Linux (kernel's choice elsewhere), 0 = let the kernel choose")
+	fs.IntVar(&cfg.SrcIPs, "src-ips", -1, "loopback targets: spread connections over this many source addresses 127.0.0.2, 127.0.0.3, ... (divided among the -procs processes); -1 = one per 20000 connections of each process on Linux (kernel's choice elsewhere), 0 = let the kernel choose")
+	fs.StringVar(&cfg.SrcAddrs, "src-addrs", "", "bind connections to these local addresses, dealt out among the -procs processes: addresses, ranges FIRST-LAST and prefixes ADDR/BITS, comma separated (e.g. 10.0.0.0/24 or 127.0.1.1-127.0.1.40); overrides -src-ips")
+	fs.IntVar(&cfg.Procs, "procs", 0, "run this many wsbench processes that share the connections, each under its own open-file limit, and merge their reports; 0 = as many as the open-file limit needs")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "timeout for TCP connect plus the HTTP upgrade")
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 2*time.Second, "how long to wait for the server's close frame and TCP close at the end")
 	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "echo, broadcast: after -duration, how long to wait for outstanding echoes / deliveries")
@@ -188,7 +213,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "exit 1 when the run has more errors than this")
 	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes at first; it doubles up to 16 KiB on connections whose reads fill it")
 	fs.BoolVar(&cfg.JSON, "json", false, "write the results as one JSON object to stdout")
-	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write wsbench's own CPU profile to this file (to see where a saturated wsbench spends its time)")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write wsbench's own CPU profile to this file (to see where a saturated wsbench spends its time); with several processes, process N writes FILE.N")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress output on stderr")
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "progress interval when stderr is not a terminal")
 	return fs
@@ -325,6 +350,8 @@ func (c *config) validate() error {
 		return usagef("-rate %v: must not be negative (0 = as fast as possible)", c.Rate)
 	case c.SrcIPs < -1 || c.SrcIPs > 65536:
 		return usagef("-src-ips %d: want -1 (auto), 0 (kernel's choice) or 1..65536", c.SrcIPs)
+	case c.Procs < 0 || c.Procs > maxProcs:
+		return usagef("-procs %d: want 0 (automatic) or 1..%d", c.Procs, maxProcs)
 	case c.Timeout <= 0:
 		return usagef("-timeout %v: must be positive", c.Timeout)
 	case c.CloseTimeout <= 0:
@@ -368,6 +395,14 @@ func (c *config) validate() error {
 				c.Size, bcastMinSize(false), bcastMinSize(true))
 		}
 	}
+	c.srcAddrs = nil
+	if c.SrcAddrs != "" {
+		ips, err := parseSrcAddrs(c.SrcAddrs)
+		if err != nil {
+			return usagef("-src-addrs %q: %v", c.SrcAddrs, err)
+		}
+		c.srcAddrs = ips
+	}
 	c.HoldS = c.Hold.Seconds()
 	c.DurationS = c.Duration.Seconds()
 	c.TimeoutS = c.Timeout.Seconds()
@@ -380,11 +415,6 @@ func (c *config) validate() error {
 // maxMessage is the largest message the client accepts from the server.
 func (c *config) maxMessage() int64 {
 	return max(int64(c.Size)*2, 1<<20)
-}
-
-// fdsNeeded is how many file descriptors the run needs at most.
-func (c *config) fdsNeeded() uint64 {
-	return uint64(c.Conns) + fdReserve
 }
 
 // fdReserve is what the process needs besides its WebSocket connections

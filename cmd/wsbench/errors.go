@@ -22,6 +22,7 @@ const (
 	kindReordered    = "broadcast_reordered" // a message that came after a later one of its publisher
 	kindMisrouted    = "broadcast_misrouted" // a message published in another room
 	kindCloseTimeout = "close_timeout"
+	kindProcess      = "process_failed" // a wsbench process of the run ended without its report
 )
 
 // errorKind names the cause of an error for the report, e.g. "refused",

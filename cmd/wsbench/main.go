@@ -38,5 +38,8 @@ import (
 )
 
 func main() {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild(os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -14,12 +14,17 @@ import (
 // rewritten in place (carriage return) on a terminal, or a plain line every
 // -interval otherwise.
 type progress struct {
-	w     io.Writer
-	tty   bool
-	every time.Duration
-	b     *bench
-	label string // what b.ops counts, e.g. "msgs"
+	w        io.Writer
+	tty      bool
+	every    time.Duration
+	scenario string
+	conns    int
+	label    string // what ops counts, e.g. "msgs"
 
+	mu     sync.Mutex
+	source func() progressSnap // the counters: this process's, or the sum of the children's
+	pushed bool                // source is called by update only, on its owner's goroutine
+	snap   progressSnap        // the latest
 	start  time.Time
 	lastT  time.Time
 	lastOp int64
@@ -35,11 +40,12 @@ func isTerminal(w io.Writer) bool {
 }
 
 // startProgress starts the reporter; it returns nil with -quiet.
-func startProgress(w io.Writer, b *bench, label string) *progress {
-	if b.cfg.Quiet {
+func startProgress(w io.Writer, cfg *config, source func() progressSnap) *progress {
+	if cfg.Quiet {
 		return nil
 	}
-	p := &progress{w: w, tty: isTerminal(w), every: b.cfg.Interval, b: b, label: label, done: make(chan struct{})}
+	p := &progress{w: w, tty: isTerminal(w), every: cfg.Interval, scenario: cfg.Scenario, conns: cfg.Conns,
+		label: progressLabel[cfg.Scenario], source: source, done: make(chan struct{})}
 	if p.tty {
 		p.every = 250 * time.Millisecond
 	}
@@ -47,6 +53,29 @@ func startProgress(w io.Writer, b *bench, label string) *progress {
 	p.lastT = p.start
 	p.wg.Go(p.loop)
 	return p
+}
+
+// setSource changes where the counters come from.
+func (p *progress) setSource(source func() progressSnap) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.source, p.pushed = source, true
+	p.mu.Unlock()
+}
+
+// update takes a new snapshot from the source now; for sources that must
+// be read on their owner's goroutine.
+func (p *progress) update() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.source != nil {
+		p.snap = p.source()
+	}
+	p.mu.Unlock()
 }
 
 func (p *progress) loop() {
@@ -69,16 +98,20 @@ func (p *progress) loop() {
 
 // line formats the current state, with the rate since the previous line.
 func (p *progress) line(now time.Time) string {
-	b := p.b
-	ops := b.ops.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.pushed && p.source != nil {
+		p.snap = p.source()
+	}
+	s := p.snap
 	rate := 0.0
 	if dt := now.Sub(p.lastT).Seconds(); dt > 0 {
-		rate = float64(ops-p.lastOp) / dt
+		rate = float64(s.Ops-p.lastOp) / dt
 	}
-	p.lastT, p.lastOp = now, ops
+	p.lastT, p.lastOp = now, s.Ops
 	return fmt.Sprintf("%-9s %6.1fs  open %d/%d  %s/s %.0f  %s %d  failed %d  errors %d",
-		b.cfg.Scenario, now.Sub(p.start).Seconds(), b.open.Load(), b.cfg.Conns,
-		p.label, rate, p.label, ops, b.dialFailed.Load(), b.errs.Total())
+		p.scenario, now.Sub(p.start).Seconds(), s.Open, p.conns,
+		p.label, rate, p.label, s.Ops, s.Failed, s.Errors)
 }
 
 // stop ends the reporter and clears the terminal line.

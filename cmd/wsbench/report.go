@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // result is everything a run reports; with -json it is written as is.
@@ -31,8 +33,11 @@ type result struct {
 	OK           bool                       `json:"ok"` // error_total <= max_errors
 	CPU          cpuResult                  `json:"client_cpu"`
 	Warnings     []string                   `json:"warnings,omitempty"`
+	Procs        []procResult               `json:"processes,omitempty"` // a run spread over processes: each one's share
 
-	latencyOrder []string // table order of Latency keys
+	latencyOrder []string                           // table order of Latency keys
+	hists        map[string]*hdrhistogram.Histogram // what Latency summarizes
+	bcast        *bcastPart                         // broadcast: times and records for the parent
 }
 
 type connResult struct {
@@ -124,10 +129,21 @@ func targetAddrs(ts []*target) string {
 	return strings.Join(addrs, ",")
 }
 
-// addLatency adds a latency summary under name.
+// addLatency adds a latency histogram and its summary under name.
 func (r *result) addLatency(name string, l *latencyRecorder) {
-	r.Latency[name] = l.summary()
-	r.latencyOrder = append(r.latencyOrder, name)
+	r.setLatency(name, l.merged())
+}
+
+// setLatency sets (or adds) the histogram and summary of name.
+func (r *result) setLatency(name string, h *hdrhistogram.Histogram) {
+	if r.hists == nil {
+		r.hists = map[string]*hdrhistogram.Histogram{}
+	}
+	if _, ok := r.hists[name]; !ok {
+		r.latencyOrder = append(r.latencyOrder, name)
+	}
+	r.hists[name] = h
+	r.Latency[name] = summarize(h)
 }
 
 // fillConnections copies the connection counters.
@@ -264,6 +280,22 @@ func writeTable(w io.Writer, r *result) error {
 			r.CPU.Percent, r.CPU.Cores, r.CPU.UserS, r.CPU.SysS, r.CPU.WallS)
 	} else {
 		field("client cpu", "not measured on this OS")
+	}
+	for _, pr := range r.Procs {
+		line := fmt.Sprintf("%d: %d of %d connections opened", pr.Index, pr.Opened, pr.Conns)
+		if len(pr.SourceIPs) > 0 {
+			line += " from " + ipRange(pr.SourceIPs)
+		}
+		if pr.CPU.Measured {
+			line += fmt.Sprintf(", cpu %.0f%%", pr.CPU.Percent)
+		}
+		if c := pr.CPUPublish; c != nil && c.Measured {
+			line += fmt.Sprintf(" (%.0f%% while publishing)", c.Percent)
+		}
+		if pr.Failed != "" {
+			line += ", FAILED: " + pr.Failed
+		}
+		field("process", "%s", line)
 	}
 	for _, wm := range r.Warnings {
 		field("WARNING", "%s", wm)

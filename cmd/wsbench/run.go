@@ -19,9 +19,9 @@ const (
 	exitUsage  = 2
 )
 
-// run is the whole command: it parses args, runs the scenario, writes the
-// report to stdout and progress/diagnostics to stderr, and returns the exit
-// status.
+// run is the whole command: it parses args, runs the scenario (in this
+// process, or spread over several), writes the report to stdout and
+// progress/diagnostics to stderr, and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseConfig(args)
 	if errors.Is(err, errHelp) {
@@ -32,10 +32,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wsbench: %v\nRun 'wsbench -h' for usage.\n", err)
 		return exitUsage
 	}
-	if err := checkFileLimit(cfg); err != nil {
-		fmt.Fprintf(stderr, "wsbench: %v\n", err)
-		return exitUsage
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -44,13 +40,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wsbench: %v\n", err)
 		return exitUsage
 	}
-	b := newBench(cfg, tgts)
-	warnings := b.preflight()
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "wsbench: warning: %s\n", w)
+	p, err := makePlan(cfg, tgts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsbench: %v\n", err)
+		return exitUsage
 	}
 
-	if cfg.CPUProfile != "" {
+	if cfg.CPUProfile != "" && p.procs == 1 { // processes of a spread run write FILE.N
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
 			fmt.Fprintf(stderr, "wsbench: -cpuprofile: %v\n", err)
@@ -63,27 +59,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	user0, sys0, cpuOK := processCPU()
-	t0 := time.Now()
-	prog := startProgress(stderr, b, progressLabel[cfg.Scenario])
+
 	var res *result
-	switch cfg.Scenario {
-	case scConnect:
-		res = runConnect(ctx, b)
-	case scEcho:
-		res = runEcho(ctx, b)
-	case scBroadcast:
-		res = runBroadcast(ctx, b)
-	case scHandshake:
-		res = runHandshake(ctx, b)
+	if p.procs > 1 {
+		prog := startProgress(stderr, cfg, nil)
+		res, err = runParent(ctx, cfg, args, p, tgts, stderr, prog)
+		prog.stop()
+		if err != nil {
+			fmt.Fprintf(stderr, "wsbench: %v\n", err)
+			return exitErrors
+		}
+		res.OK = res.ErrorTotal <= cfg.MaxErrors
+	} else {
+		b := newBench(cfg, tgts, p.slots(cfg, 0), p.srcIPs[0])
+		for _, w := range b.preflight() {
+			fmt.Fprintf(stderr, "wsbench: warning: %s\n", w)
+			b.warn(w)
+		}
+		prog := startProgress(stderr, cfg, b.snapshot)
+		res = runScenario(ctx, b)
+		prog.stop()
 	}
-	prog.stop()
-	elapsed := time.Since(t0)
-	res.Start = t0
-	res.Interrupted = ctx.Err() != nil
-	res.Warnings = append(res.Warnings, warnings...)
-	res.Warnings = append(res.Warnings, b.warnings...)
-	res.finish(b, elapsed, measureCPU(user0, sys0, cpuOK, elapsed))
 
 	if cfg.JSON {
 		err = writeJSON(stdout, res)
@@ -100,35 +96,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// runScenario runs b's scenario in this process and returns its result,
+// with errors, warnings and CPU use.
+func runScenario(ctx context.Context, b *bench) *result {
+	user0, sys0, cpuOK := processCPU()
+	t0 := time.Now()
+	var res *result
+	switch b.cfg.Scenario {
+	case scConnect:
+		res = runConnect(ctx, b)
+	case scEcho:
+		res = runEcho(ctx, b)
+	case scBroadcast:
+		res = runBroadcast(ctx, b)
+	case scHandshake:
+		res = runHandshake(ctx, b)
+	}
+	elapsed := time.Since(t0)
+	res.Start = t0
+	res.Interrupted = ctx.Err() != nil
+	res.Warnings = append(res.Warnings, b.warnings...)
+	res.finish(b, elapsed, measureCPU(user0, sys0, cpuOK, elapsed))
+	return res
+}
+
+// ready waits, when the run is spread over processes, until every process
+// has opened its connections. It reports false if the run was stopped
+// meanwhile.
+func (b *bench) ready(ctx context.Context) bool {
+	if b.child == nil {
+		return ctx.Err() == nil
+	}
+	return b.child.ready(ctx, []int32{int32(b.opened.Load())}) != nil
+}
+
 // progressLabel names what each scenario's progress counter counts.
 var progressLabel = map[string]string{
 	scConnect:   "opened",
 	scEcho:      "msgs",
 	scBroadcast: "deliveries",
 	scHandshake: "upgrades",
-}
-
-// checkFileLimit raises the soft open-file limit to the hard one and fails
-// when the run would need more descriptors than that.
-func checkFileLimit(cfg *config) error {
-	soft, hard, ok := raiseFileLimit()
-	if !ok {
-		return nil
-	}
-	need := cfg.fdsNeeded()
-	if need <= soft {
-		return nil
-	}
-	holdable := uint64(0)
-	if soft > fdReserve {
-		holdable = soft - fdReserve
-	}
-	what := "connections"
-	if cfg.Scenario == scHandshake {
-		what = "workers"
-	}
-	return fmt.Errorf("-conns %d needs about %d open files, but this process may open only %d (open-file limit, soft raised to hard %d); "+
-		"one wsbench process can hold about %d %s here. Run several wsbench processes with fewer -conns each, "+
-		"or raise the limit first (ulimit -n %d, LimitNOFILE= for services, or the hard limit in /etc/security/limits.conf)",
-		cfg.Conns, need, soft, hard, holdable, what, need)
 }

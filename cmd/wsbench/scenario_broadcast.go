@@ -32,10 +32,16 @@ type msgRec struct {
 const recChunk = 1024
 
 // msgLog is the record of one publisher's messages, indexed by sequence
-// number. Only the publisher appends; receivers look records up.
+// number. Only the publisher appends; receivers look records up. A remote
+// log is that of a publisher in another process (rooms spanning
+// processes): its records are made as its messages arrive, up to limit.
 type msgLog struct {
 	chunks atomic.Pointer[[]*[recChunk]msgRec]
-	n      atomic.Uint64 // messages published
+	n      atomic.Uint64 // messages published (remote: one past the highest seen)
+
+	remote bool
+	limit  uint64     // remote: the highest sequence number accepted, plus one
+	grow   sync.Mutex // remote: held to add chunks
 
 	// Owned by the publisher until it ends.
 	firstSent int64 // wall clock (ns) of the first send, 0 before
@@ -52,6 +58,21 @@ func newMsgLog(expect int) *msgLog {
 	return l
 }
 
+// newRemoteLog returns the log of a publisher in another process.
+func newRemoteLog(messages int) *msgLog {
+	l := newMsgLog(messages)
+	l.remote = true
+	l.limit = uint64(messages)
+	if messages == 0 {
+		l.limit = remoteLimit
+	}
+	return l
+}
+
+// remoteLimit bounds the sequence numbers accepted from a publisher of
+// another process when the number of messages is not known.
+const remoteLimit = 1 << 28
+
 // next makes room for the next message and returns its sequence number and
 // record; publish(seq) makes it visible to receivers.
 func (l *msgLog) next() (uint64, *msgRec) {
@@ -67,12 +88,39 @@ func (l *msgLog) next() (uint64, *msgRec) {
 
 func (l *msgLog) publish(seq uint64) { l.n.Store(seq + 1) }
 
-// rec returns the record of message seq, nil if it was never published.
+// rec returns the record of message seq, nil if it was never published
+// (remote: if it is past the limit).
 func (l *msgLog) rec(seq uint64) *msgRec {
-	if seq >= l.n.Load() {
+	if !l.remote {
+		if seq >= l.n.Load() {
+			return nil
+		}
+		cs := *l.chunks.Load()
+		return &cs[seq/recChunk][seq%recChunk]
+	}
+	if seq >= l.limit {
 		return nil
 	}
 	cs := *l.chunks.Load()
+	if int(seq/recChunk) >= len(cs) {
+		l.grow.Lock()
+		cs = *l.chunks.Load()
+		if int(seq/recChunk) >= len(cs) {
+			grown := cs[:len(cs):len(cs)]
+			for int(seq/recChunk) >= len(grown) {
+				grown = append(grown, new([recChunk]msgRec))
+			}
+			l.chunks.Store(&grown)
+			cs = grown
+		}
+		l.grow.Unlock()
+	}
+	for {
+		n := l.n.Load()
+		if seq < n || l.n.CompareAndSwap(n, seq+1) {
+			break
+		}
+	}
 	return &cs[seq/recChunk][seq%recChunk]
 }
 
@@ -139,15 +187,18 @@ type bcastRun struct {
 	pubsPer  []int       // publishers per room (members 0..n-1)
 	members  []int       // connections per room, as asked
 	logs     []*msgLog   // per connection number; nil for non-publishers
-	recvs    []*receiver // per connection number; nil if it did not open
-	expected []int32     // per room: members that opened
+	recvs    []*receiver // per connection number; nil if it did not open here
+	local    []int32     // per room: members that opened in this process
+	expected []int32     // per room: members that opened in every process
 	cache    *inflateCache
 	delivery *latencyRecorder
 
-	armed  atomic.Bool  // set once logs and expected are ready
-	unique atomic.Int64 // first copies received, all receivers
-	start  chan struct{}
-	stop   chan struct{}
+	armed    atomic.Bool  // set once the logs are ready: receivers may look them up
+	running  atomic.Bool  // set once expected is known: progress may read it
+	unique   atomic.Int64 // first copies received, all receivers
+	pubsDone atomic.Bool
+	start    chan struct{}
+	stop     chan struct{}
 }
 
 // runBroadcast opens the connections, has the publishers publish -messages
@@ -162,7 +213,7 @@ func runBroadcast(ctx context.Context, b *bench) *result {
 		members:  make([]int, nRooms),
 		logs:     make([]*msgLog, cfg.Conns),
 		recvs:    make([]*receiver, cfg.Conns),
-		expected: make([]int32, nRooms),
+		local:    make([]int32, nRooms),
 		delivery: newLatencyRecorder(),
 		start:    make(chan struct{}),
 		stop:     make(chan struct{}),
@@ -177,10 +228,11 @@ func runBroadcast(ctx context.Context, b *bench) *result {
 			br.pubsPer[room] = min(cfg.Publishers.n, br.members[room])
 		}
 	}
+	b.bcast.Store(br)
 
 	var readers sync.WaitGroup
 	var deflated atomic.Int64
-	openTime := b.openConns(ctx, cfg.Conns, func(idx int, c *wsConn) {
+	openTime := b.openConns(ctx, func(idx int, c *wsConn) {
 		if c.deflate != nil {
 			deflated.Add(1)
 			c.keepCompressed = br.cache != nil
@@ -193,7 +245,7 @@ func runBroadcast(ctx context.Context, b *bench) *result {
 		})
 	})
 
-	// Who is here: the expected receivers per room and the publishers.
+	// Who is here: the receivers per room and the publishers.
 	conns := b.openedConnsByIndex()
 	var pubs []int
 	for idx, c := range conns {
@@ -201,43 +253,74 @@ func runBroadcast(ctx context.Context, b *bench) *result {
 			continue
 		}
 		room := b.roomOf(idx)
-		br.expected[room]++
+		br.local[room]++
 		if b.memberOf(idx) < br.pubsPer[room] {
 			pubs = append(pubs, idx)
 			br.logs[idx] = newMsgLog(cfg.Messages)
 		}
 	}
+	if b.spanning {
+		// Publishers of other processes whose messages come here too.
+		mine := make([]bool, cfg.Conns)
+		for _, idx := range b.slots {
+			mine[idx] = true
+		}
+		for idx := range cfg.Conns {
+			if !mine[idx] && b.memberOf(idx) < br.pubsPer[b.roomOf(idx)] {
+				br.logs[idx] = newRemoteLog(cfg.Messages)
+			}
+		}
+	}
+	// Armed before telling the parent: nobody publishes until every
+	// process is ready.
 	br.armed.Store(true)
-
-	var publishers sync.WaitGroup
-	for _, idx := range pubs {
-		publishers.Go(func() { br.publisher(idx, conns[idx]) })
+	br.expected = br.local
+	if b.child != nil {
+		br.expected = b.child.ready(ctx, br.local)
 	}
-	pubsDone := make(chan struct{})
-	go func() { publishers.Wait(); close(pubsDone) }()
+	var cpu cpuResult
+	if br.expected != nil { // nil: stopped before the start
+		br.running.Store(true)
+		var publishers sync.WaitGroup
+		for _, idx := range pubs {
+			publishers.Go(func() { br.publisher(idx, conns[idx]) })
+		}
+		pubsDone := make(chan struct{})
+		go func() { publishers.Wait(); br.pubsDone.Store(true); close(pubsDone) }()
 
-	sleepCtx(ctx, cfg.Settle)
-	user0, sys0, cpuOK := processCPU()
-	t0 := time.Now()
-	close(br.start)
-	if cfg.Messages == 0 {
-		sleepCtx(ctx, cfg.Duration)
-		close(br.stop)
-	}
-	br.wait(ctx, pubsDone)
-	cpu := measureCPU(user0, sys0, cpuOK, time.Since(t0))
-	b.closeAll()
-	b.waitConns(&readers, 2*cfg.CloseTimeout+time.Second)
-	select {
-	case <-pubsDone:
-	default:
-		// A publisher still blocked in a write (the server stopped reading)
-		// ends when its socket is closed.
-		b.forceClose()
-		<-pubsDone
+		if b.child == nil {
+			sleepCtx(ctx, cfg.Settle)
+		}
+		user0, sys0, cpuOK := processCPU()
+		t0 := time.Now()
+		close(br.start)
+		if cfg.Messages == 0 {
+			sleepCtx(ctx, cfg.Duration)
+			close(br.stop)
+		}
+		if b.child != nil {
+			b.child.waitFinish(ctx)
+		} else {
+			br.wait(ctx, pubsDone)
+		}
+		cpu = measureCPU(user0, sys0, cpuOK, time.Since(t0))
+		b.closeAll()
+		b.waitConns(&readers, 2*cfg.CloseTimeout+time.Second)
+		select {
+		case <-pubsDone:
+		default:
+			// A publisher still blocked in a write (the server stopped
+			// reading) ends when its socket is closed.
+			b.forceClose()
+			<-pubsDone
+		}
+	} else {
+		br.expected = br.local
+		b.closeAll()
+		b.waitConns(&readers, 2*cfg.CloseTimeout+time.Second)
 	}
 
-	res := br.tally(len(pubs))
+	res, part := br.tally(len(pubs))
 	res.Deflate = deflated.Load()
 	res.CPU = &cpu
 	if cfg.Compress && res.Deflate == 0 && res.Receivers > 0 {
@@ -246,6 +329,7 @@ func runBroadcast(ctx context.Context, b *bench) *result {
 	r := newResult(b)
 	r.fillConnections(b, openTime)
 	r.Broadcast = res
+	r.bcast = part
 	r.addLatency("delivery", br.delivery)
 	r.addLatency("last_receipt", br.lastReceipt())
 	r.addLatency("connect", b.connLat)
@@ -283,21 +367,23 @@ func (br *bcastRun) wait(ctx context.Context, pubsDone chan struct{}) {
 	}
 }
 
+// published is how many messages this process's publishers sent.
 func (br *bcastRun) published() int64 {
 	var n int64
 	for _, l := range br.logs {
-		if l != nil {
+		if l != nil && !l.remote {
 			n += int64(l.n.Load())
 		}
 	}
 	return n
 }
 
-// expectedDeliveries is every message published times its room's members.
+// expectedDeliveries is every message this process's publishers sent
+// times its room's members (in every process).
 func (br *bcastRun) expectedDeliveries() int64 {
 	var n int64
 	for idx, l := range br.logs {
-		if l != nil {
+		if l != nil && !l.remote {
 			n += int64(l.n.Load()) * int64(br.expected[br.b.roomOf(idx)])
 		}
 	}
@@ -403,6 +489,14 @@ func (br *bcastRun) receive(r *receiver, c *wsConn, op ws.OpCode, p []byte, comp
 		return
 	}
 	pub := int(m.pub)
+	if pub < len(br.logs) {
+		if room := br.b.roomOf(pub); room != r.room {
+			r.misrouted++
+			br.b.errs.addKind(kindMisrouted, 1, fmt.Sprintf("connection %d in room %s got a message published in room %s",
+				r.idx, br.b.rooms[r.room], br.b.rooms[room]))
+			return
+		}
+	}
 	var rec *msgRec
 	if pub < len(br.logs) && br.logs[pub] != nil {
 		rec = br.logs[pub].rec(m.seq)
@@ -410,12 +504,6 @@ func (br *bcastRun) receive(r *receiver, c *wsConn, op ws.OpCode, p []byte, comp
 	if rec == nil {
 		r.corrupt++
 		br.b.errs.addKind(kindCorrupt, 1, fmt.Sprintf("message from publisher %d seq %d that was never sent", pub, m.seq))
-		return
-	}
-	if room := br.b.roomOf(pub); room != r.room {
-		r.misrouted++
-		br.b.errs.addKind(kindMisrouted, 1, fmt.Sprintf("connection %d in room %s got a message published in room %s",
-			r.idx, br.b.rooms[r.room], br.b.rooms[room]))
 		return
 	}
 	first, late := r.seqs[br.b.memberOf(pub)].accept(m.seq)
@@ -440,70 +528,120 @@ func (br *bcastRun) receive(r *receiver, c *wsConn, op ws.OpCode, p []byte, comp
 	br.delivery.record(r.idx, time.Duration(now-m.ts))
 }
 
-// tally adds up the run once every reader has ended.
-func (br *bcastRun) tally(pubs int) *broadcastResult {
+// tally adds up the run once every reader has ended. The counts are this
+// process's: its receivers' deliveries and the deliveries owed for its
+// publishers' messages, which add up over processes. When rooms span
+// processes, the messages' records go to the parent in the part instead of
+// being judged here.
+func (br *bcastRun) tally(pubs int) (*broadcastResult, *bcastPart) {
 	cfg := br.b.cfg
 	res := &broadcastResult{
-		Rooms:                len(br.b.rooms),
+		Rooms:                cfg.Rooms,
 		Publishers:           pubs,
 		MessagesPerPublisher: cfg.Messages,
 	}
-	if cfg.Rooms == 0 {
-		res.Rooms = 0
+	for _, n := range br.local {
+		res.Receivers += int64(n)
 	}
-	for _, e := range br.expected {
-		res.Receivers += int64(e)
-	}
-	var firstSent, lastSent, lastRecv int64 = math.MaxInt64, 0, 0
+	part := &bcastPart{FirstSent: math.MaxInt64}
 	for idx, l := range br.logs {
 		if l == nil {
 			continue
 		}
 		n := l.n.Load()
-		res.Published += int64(n)
 		want := br.expected[br.b.roomOf(idx)]
-		res.ExpectedDeliveries += int64(n) * int64(want)
-		if n > 0 {
-			firstSent = min(firstSent, l.firstSent)
-			lastSent = max(lastSent, l.lastSent)
+		var pr *pubRecords
+		if br.b.spanning && n > 0 {
+			pr = &pubRecords{Pub: idx, N: n, Own: !l.remote}
+			part.Pubs = append(part.Pubs, pr)
+		}
+		if !l.remote {
+			res.Published += int64(n)
+			res.ExpectedDeliveries += int64(n) * int64(want)
+			if n > 0 {
+				part.FirstSent = min(part.FirstSent, l.firstSent)
+				part.LastSent = max(part.LastSent, l.lastSent)
+			}
+		}
+		counts := make([]int32, 0, n*btou(pr != nil))
+		lasts := make([]int64, 0, n*btou(pr != nil))
+		var sent []int64
+		if pr != nil && pr.Own {
+			sent = make([]int64, 0, n)
 		}
 		for seq := range n {
 			rec := l.rec(seq)
-			got := rec.count.Load()
-			res.Deliveries += int64(got)
-			if got == want {
+			got, last := rec.count.Load(), rec.last.Load()
+			part.LastRecv = max(part.LastRecv, last)
+			if pr != nil {
+				counts = append(counts, got)
+				lasts = append(lasts, last)
+				if sent != nil {
+					sent = append(sent, rec.sent.Load())
+				}
+			} else if got == want {
 				res.Complete++
 			}
-			lastRecv = max(lastRecv, rec.last.Load())
+		}
+		if pr != nil {
+			pr.Counts, pr.Lasts, pr.Sent = encodeInt32s(counts), encodeInt64s(lasts), encodeInt64s(sent)
 		}
 	}
-	res.Lost = res.ExpectedDeliveries - res.Deliveries
 	for _, r := range br.recvs {
 		if r == nil {
 			continue
 		}
+		res.Deliveries += r.first
 		res.Duplicates += r.dups
 		res.Reordered += r.late
 		res.Misrouted += r.misrouted
 		res.Corrupt += r.corrupt
 		res.Foreign += r.foreign + r.early
 	}
-	if res.Published > 0 {
-		res.PublishS = round3(float64(lastSent-firstSent) / 1e9)
-		res.PublishedPerS = perSecond(res.Published, time.Duration(lastSent-firstSent))
+	if part.FirstSent == math.MaxInt64 {
+		part.FirstSent = 0
 	}
-	if res.Deliveries > 0 {
-		res.DeliveryS = round3(float64(lastRecv-firstSent) / 1e9)
-		res.DeliveriesPerS = perSecond(res.Deliveries, time.Duration(lastRecv-firstSent))
+	part.finish(res)
+	if !br.b.spanning {
+		br.b.errs.addKind(kindLost, res.Lost, lostSample(res, cfg))
 	}
-	br.b.errs.addKind(kindLost, res.Lost, fmt.Sprintf("%d of %d expected deliveries never arrived (nothing more came for -drain %v)", res.Lost, res.ExpectedDeliveries, cfg.Drain))
-	return res
+	return res, part
+}
+
+func btou(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// finish computes what follows from the counts and times: lost deliveries,
+// rates and windows.
+func (part *bcastPart) finish(res *broadcastResult) {
+	res.Lost = res.ExpectedDeliveries - res.Deliveries
+	res.PublishS, res.PublishedPerS, res.DeliveryS, res.DeliveriesPerS = 0, 0, 0, 0
+	if res.Published > 0 && part.FirstSent > 0 {
+		res.PublishS = round3(float64(part.LastSent-part.FirstSent) / 1e9)
+		res.PublishedPerS = perSecond(res.Published, time.Duration(part.LastSent-part.FirstSent))
+	}
+	if res.Deliveries > 0 && part.FirstSent > 0 {
+		res.DeliveryS = round3(float64(part.LastRecv-part.FirstSent) / 1e9)
+		res.DeliveriesPerS = perSecond(res.Deliveries, time.Duration(part.LastRecv-part.FirstSent))
+	}
+}
+
+func lostSample(res *broadcastResult, cfg *config) string {
+	return fmt.Sprintf("%d of %d expected deliveries never arrived (nothing more came for -drain %v)", res.Lost, res.ExpectedDeliveries, cfg.Drain)
 }
 
 // lastReceipt is the histogram of each complete message's time from its
-// send to its last receipt.
+// send to its last receipt (empty when rooms span processes: the parent
+// computes it).
 func (br *bcastRun) lastReceipt() *latencyRecorder {
 	lr := newLatencyRecorder()
+	if br.b.spanning {
+		return lr
+	}
 	for idx, l := range br.logs {
 		if l == nil {
 			continue
@@ -517,6 +655,27 @@ func (br *bcastRun) lastReceipt() *latencyRecorder {
 		}
 	}
 	return lr
+}
+
+// bcastPart is what a process knows of a broadcast beyond its counts: the
+// times, and for rooms that span processes every message's records.
+type bcastPart struct {
+	FirstSent int64         `json:"first_sent"` // wall clock (ns); 0: nothing sent
+	LastSent  int64         `json:"last_sent"`
+	LastRecv  int64         `json:"last_recv"`
+	Pubs      []*pubRecords `json:"pubs,omitempty"`
+}
+
+// pubRecords are one publisher's messages as one process saw them:
+// receivers of the process that got each (first copies), the latest
+// receipt, and from the publisher's own process the send times.
+type pubRecords struct {
+	Pub    int    `json:"pub"`
+	Own    bool   `json:"own"`
+	N      uint64 `json:"n"`
+	Counts string `json:"counts"` // int32 little endian, base64
+	Lasts  string `json:"lasts"`  // int64 little endian, base64
+	Sent   string `json:"sent,omitempty"`
 }
 
 // parsedMsg is a received broadcast message, decoded.

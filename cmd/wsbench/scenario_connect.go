@@ -10,11 +10,13 @@ import (
 // for cfg.Hold and closes them with a close handshake.
 func runConnect(ctx context.Context, b *bench) *result {
 	var wg sync.WaitGroup
-	openTime := b.openConns(ctx, b.cfg.Conns, func(_ int, c *wsConn) {
+	openTime := b.openConns(ctx, func(_ int, c *wsConn) {
 		b.ops.Add(1)
 		wg.Go(func() { b.readLoop(c, nil) })
 	})
-	sleepCtx(ctx, b.cfg.Hold)
+	if b.ready(ctx) {
+		sleepCtx(ctx, b.cfg.Hold)
+	}
 	held := b.open.Load()
 	b.closeAll()
 	b.waitConns(&wg, b.cfg.CloseTimeout*2+time.Second)

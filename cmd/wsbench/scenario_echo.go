@@ -61,7 +61,7 @@ func runEcho(ctx context.Context, b *bench) *result {
 		stop:  make(chan struct{}),
 	}
 	var wg sync.WaitGroup
-	openTime := b.openConns(ctx, b.cfg.Conns, func(idx int, c *wsConn) {
+	openTime := b.openConns(ctx, func(idx int, c *wsConn) {
 		ec := &echoConn{
 			c:         c,
 			id:        idx,
@@ -79,6 +79,7 @@ func runEcho(ctx context.Context, b *bench) *result {
 		wg.Go(func() { e.writer(ec) })
 	})
 
+	b.ready(ctx)
 	t0 := time.Now()
 	close(e.start)
 	sleepCtx(ctx, b.cfg.Duration)

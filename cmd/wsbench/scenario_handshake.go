@@ -14,15 +14,16 @@ const failBackoff = 10 * time.Millisecond
 // runHandshake has cfg.Conns workers connect, upgrade and close (with a
 // close handshake) over and over for cfg.Duration.
 func runHandshake(ctx context.Context, b *bench) *result {
+	b.ready(ctx)
 	t0 := time.Now()
 	runCtx, cancel := context.WithDeadline(ctx, t0.Add(b.cfg.Duration))
 	defer cancel()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := range b.cfg.Conns {
+	for w, idx := range b.slots {
 		wg.Go(func() {
 			for runCtx.Err() == nil {
-				c, err := b.dial(runCtx, int(next.Add(1)-1), w)
+				c, err := b.dial(runCtx, idx, int(next.Add(1)-1), w)
 				if err != nil {
 					sleepCtx(runCtx, failBackoff)
 					continue
@@ -45,7 +46,7 @@ func runHandshake(ctx context.Context, b *bench) *result {
 	r := newResult(b)
 	r.fillConnections(b, window)
 	r.Handshake = &handshakeResult{
-		Workers:     b.cfg.Conns,
+		Workers:     len(b.slots),
 		WindowS:     round3(window.Seconds()),
 		Upgrades:    b.opened.Load(),
 		Failed:      b.dialFailed.Load(),

@@ -32,7 +32,7 @@ func newLatencyRecorder() *latencyRecorder {
 	n := min(max(2*runtime.GOMAXPROCS(0), 2), 16)
 	r := &latencyRecorder{shards: make([]latencyShard, n)}
 	for i := range r.shards {
-		r.shards[i].h = hdrhistogram.New(histMin, histMax, histDigits)
+		r.shards[i].h = newHist()
 	}
 	return r
 }
@@ -51,28 +51,36 @@ func (r *latencyRecorder) record(hint int, d time.Duration) {
 	s.mu.Unlock()
 }
 
-// summary merges the shards into percentiles in microseconds.
-func (r *latencyRecorder) summary() *latencySummary {
-	all := hdrhistogram.New(histMin, histMax, histDigits)
+// merged returns the shards merged into one histogram.
+func (r *latencyRecorder) merged() *hdrhistogram.Histogram {
+	all := newHist()
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
 		all.Merge(s.h)
 		s.mu.Unlock()
 	}
-	if all.TotalCount() == 0 {
+	return all
+}
+
+// newHist returns an empty histogram of wsbench's range and precision.
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
+
+// summarize returns a histogram's percentiles in microseconds.
+func summarize(h *hdrhistogram.Histogram) *latencySummary {
+	if h.TotalCount() == 0 {
 		return &latencySummary{}
 	}
 	us := func(v int64) float64 { return round3(float64(v) / 1e3) }
 	return &latencySummary{
-		Count: all.TotalCount(),
-		Min:   us(all.Min()),
-		Mean:  round3(all.Mean() / 1e3),
-		P50:   us(all.ValueAtQuantile(50)),
-		P90:   us(all.ValueAtQuantile(90)),
-		P99:   us(all.ValueAtQuantile(99)),
-		P999:  us(all.ValueAtQuantile(99.9)),
-		Max:   us(all.Max()),
+		Count: h.TotalCount(),
+		Min:   us(h.Min()),
+		Mean:  round3(h.Mean() / 1e3),
+		P50:   us(h.ValueAtQuantile(50)),
+		P90:   us(h.ValueAtQuantile(90)),
+		P99:   us(h.ValueAtQuantile(99)),
+		P999:  us(h.ValueAtQuantile(99.9)),
+		Max:   us(h.Max()),
 	}
 }
 

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/url"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -108,36 +106,6 @@ func resolveTarget(ctx context.Context, raw string) (*target, error) {
 	}, nil
 }
 
-// sourceIPs returns the local addresses to bind client sockets to: for
-// IPv4 loopback targets, n addresses 127.0.0.2, 127.0.0.3, ...; nil (kernel's
-// choice) otherwise. n == -1 picks one address per perSrcIPConns connections
-// on Linux, where all of 127.0.0.0/8 is local; elsewhere (macOS, BSD: only
-// 127.0.0.1 unless configured) it leaves the choice to the kernel.
-func sourceIPs(tgts []*target, n, conns int) []net.IP {
-	for _, t := range tgts {
-		if !t.loopback || t.ip.To4() == nil {
-			return nil
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	if n < 0 && runtime.GOOS != "linux" {
-		return nil
-	}
-	if n < 0 {
-		n = (conns + perSrcIPConns - 1) / perSrcIPConns
-	}
-	ips := make([]net.IP, 0, n)
-	base := binary.BigEndian.Uint32(net.IPv4(127, 0, 0, 2).To4())
-	for i := range n {
-		ip := make(net.IP, 4)
-		binary.BigEndian.PutUint32(ip, base+uint32(i))
-		ips = append(ips, ip)
-	}
-	return ips
-}
-
 // newDialers returns one dialer per source address (one default dialer when
 // there are none). Keep-alives are off: the load generator should not add
 // timers for tens of thousands of idle sockets.
@@ -147,7 +115,7 @@ func newDialers(ips []net.IP, timeout time.Duration) []*net.Dialer {
 	}
 	ds := make([]*net.Dialer, len(ips))
 	for i, ip := range ips {
-		ds[i] = &net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: ip}}
+		ds[i] = &net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: ip}, Control: bindControl}
 	}
 	return ds
 }

@@ -253,19 +253,22 @@ func TestFileLimit(t *testing.T) {
 	if conns > maxConns {
 		t.Skipf("hard open-file limit %d is above -conns' maximum", hard)
 	}
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"echo", "-url", "ws://127.0.0.1:9/", "-conns", strconv.FormatUint(conns, 10)}, &stdout, &stderr)
-	if code != exitUsage {
-		t.Fatalf("exit %d, want 2; stderr %s", code, stderr.String())
-	}
-	msg := stderr.String()
-	for _, want := range []string{"open files", strconv.FormatUint(soft, 10), "connections", "several wsbench processes", "ulimit -n"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("message %q does not mention %q", msg, want)
+	// Nothing listens at the URL: the run must be refused before any dial.
+	for _, procs := range []string{"1", "2"} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"connect", "-url", "ws://127.0.0.1:9/", "-procs", procs, "-conns", strconv.FormatUint(conns, 10)}, &stdout, &stderr)
+		if code != exitUsage {
+			t.Fatalf("-procs %s: exit %d, want 2; stderr %s", procs, code, stderr.String())
 		}
-	}
-	if stdout.Len() != 0 {
-		t.Errorf("stdout not empty: %s", stdout.String())
+		msg := stderr.String()
+		for _, want := range []string{"may open only " + strconv.FormatUint(soft, 10) + " files", "connections in one process", "-procs", "ulimit -n"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("-procs %s: message %q does not mention %q", procs, msg, want)
+			}
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("stdout not empty: %s", stdout.String())
+		}
 	}
 }
 

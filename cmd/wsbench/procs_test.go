@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProcsBroadcast(t *testing.T) {
+	s := newWsloopServer(t, wsloopOptions{})
+	// One room over three processes: every message's receivers are in all
+	// of them, and the parent adds up their records.
+	for _, procs := range []string{"1", "3"} {
+		r, code, _ := runBench(t, "broadcast", "-url", s.url, "-procs", procs, "-conns", "40", "-publishers", "2",
+			"-messages", "100", "-settle", "50ms")
+		wantExit(t, r, code, exitOK)
+		b := r.Broadcast
+		if b.Receivers != 40 || b.Publishers != 2 || b.Published != 200 || b.ExpectedDeliveries != 200*40 ||
+			b.Deliveries != 200*40 || b.Complete != 200 || b.Lost != 0 || b.Reordered != 0 || b.Duplicates != 0 {
+			t.Errorf("-procs %s: broadcast %+v errors %v", procs, b, r.ErrorSamples)
+		}
+		if l := r.Latency["last_receipt"]; l.Count != 200 || l.P50 <= 0 || l.P50 > l.Max {
+			t.Errorf("-procs %s: last receipt %+v", procs, l)
+		}
+		if l := r.Latency["delivery"]; l.Count != 200*40 {
+			t.Errorf("-procs %s: delivery %+v", procs, l)
+		}
+		if b.DeliveriesPerS <= 0 || b.DeliveryS <= 0 || b.CPU == nil || !b.CPU.Measured {
+			t.Errorf("-procs %s: rates %+v", procs, b)
+		}
+		if procs == "3" {
+			if len(r.Procs) != 3 || r.Procs[0].Conns != 14 || r.Procs[1].Conns != 13 || r.Procs[2].Opened != 13 {
+				t.Errorf("processes %+v", r.Procs)
+			}
+			if r.Connections.Opened != 40 || r.Connections.ClosedClean != 40 {
+				t.Errorf("connections %+v", r.Connections)
+			}
+		}
+	}
+}
+
+func TestProcsRooms(t *testing.T) {
+	s := newWsloopServer(t, wsloopOptions{})
+	// 6 rooms over 3 processes: each room stays in one process. 2 rooms
+	// over 3 processes: each room spans them.
+	for _, rooms := range []string{"6", "2"} {
+		r, code, _ := runBench(t, "broadcast", "-url", s.url, "-procs", "3", "-conns", "30", "-rooms", rooms,
+			"-publishers", "all", "-messages", "10", "-settle", "100ms")
+		wantExit(t, r, code, exitOK)
+		b := r.Broadcast
+		perRoom := int64(30 / len(rooms))
+		if rooms == "6" {
+			perRoom = 5
+		} else {
+			perRoom = 15
+		}
+		nRooms := 30 / perRoom
+		if want := 10 * perRoom * perRoom * nRooms; b.Published != 300 || b.ExpectedDeliveries != want || b.Deliveries != want ||
+			b.Complete != 300 || b.Misrouted != 0 || r.Latency["last_receipt"].Count != 300 {
+			t.Errorf("-rooms %s: broadcast %+v, want %d deliveries; last receipt %+v", rooms, b, want, r.Latency["last_receipt"])
+		}
+	}
+}
+
+func TestProcsRoomsMisrouted(t *testing.T) {
+	// Misrouted deliveries are found across processes too.
+	s := newWsloopServer(t, wsloopOptions{ignoreRoom: true})
+	r, code, _ := runBench(t, "broadcast", "-url", s.url, "-procs", "2", "-conns", "8", "-rooms", "2", "-messages", "5",
+		"-settle", "50ms", "-drain", "300ms")
+	wantExit(t, r, code, exitErrors)
+	if b := r.Broadcast; b.Deliveries != 2*5*4 || b.Lost != 0 || b.Misrouted != 2*5*4 {
+		t.Errorf("broadcast %+v errors %v", b, r.Errors)
+	}
+}
+
+func TestProcsLost(t *testing.T) {
+	// An echo server: only the publisher gets its messages; the other
+	// receivers, in both processes, lose them all.
+	s := newTestServer(t, serverMode{echo: true})
+	r, code, _ := runBench(t, "broadcast", "-url", s.url, "-procs", "2", "-conns", "4", "-messages", "10",
+		"-settle", "50ms", "-drain", "200ms")
+	wantExit(t, r, code, exitErrors)
+	if b := r.Broadcast; b.Deliveries != 10 || b.Lost != 30 || b.Complete != 0 || r.Errors[kindLost] != 30 {
+		t.Errorf("broadcast %+v errors %v", b, r.Errors)
+	}
+}
+
+func TestProcsOtherScenarios(t *testing.T) {
+	s := newTestServer(t, serverMode{echo: true})
+	r, code, _ := runBench(t, "echo", "-url", s.url, "-procs", "2", "-conns", "6", "-duration", "300ms")
+	wantExit(t, r, code, exitOK)
+	if e := r.Echo; e.Received == 0 || e.Received != e.Sent || r.Latency["rtt"].Count != e.Received || len(r.Procs) != 2 {
+		t.Errorf("echo %+v rtt %+v procs %d", e, r.Latency["rtt"], len(r.Procs))
+	}
+	r, code, _ = runBench(t, "connect", "-url", s.url, "-procs", "2", "-conns", "7", "-hold", "100ms")
+	wantExit(t, r, code, exitOK)
+	if c := r.Connections; c.Opened != 7 || c.HeldAtEnd != 7 || c.ClosedClean != 7 || r.Latency["connect"].Count != 7 {
+		t.Errorf("connect %+v", c)
+	}
+	r, code, _ = runBench(t, "handshake", "-url", s.url, "-procs", "2", "-conns", "3", "-duration", "300ms")
+	wantExit(t, r, code, exitOK)
+	if h := r.Handshake; h.Workers != 3 || h.Upgrades == 0 || r.Latency["handshake"].Count != h.Upgrades {
+		t.Errorf("handshake %+v", h)
+	}
+}
+
+func TestProcsSourceAddresses(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("binds 127.0.0.2-5, which only Linux has without configuration")
+	}
+	s := newTestServer(t, serverMode{echo: true})
+	r, code, _ := runBench(t, "connect", "-url", s.url, "-procs", "2", "-conns", "20", "-hold", "0s", "-src-ips", "4")
+	wantExit(t, r, code, exitOK)
+	ips := s.ips()
+	slices.Sort(ips)
+	if want := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}; !slices.Equal(ips, want) {
+		t.Errorf("server saw %v, want %v", ips, want)
+	}
+	if len(r.Procs) != 2 || !slices.Equal(r.Procs[0].SourceIPs, []string{"127.0.0.2", "127.0.0.4"}) ||
+		!slices.Equal(r.Procs[1].SourceIPs, []string{"127.0.0.3", "127.0.0.5"}) {
+		t.Errorf("processes %+v", r.Procs)
+	}
+
+	r, code, _ = runBench(t, "connect", "-url", s.url, "-procs", "2", "-conns", "4", "-hold", "0s", "-src-addrs", "127.0.0.9-127.0.0.10")
+	wantExit(t, r, code, exitOK)
+	if len(r.Procs) != 2 || !slices.Equal(r.Procs[1].SourceIPs, []string{"127.0.0.10"}) {
+		t.Errorf("processes %+v", r.Procs)
+	}
+}
+
+func TestPlanRefusesBeforeTheRun(t *testing.T) {
+	s := newTestServer(t, serverMode{echo: true})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		// 28,232 ephemeral ports here; four processes sharing two addresses.
+		{[]string{"-procs", "4", "-conns", "70000", "-src-ips", "2"}, "ephemeral ports"},
+		{[]string{"-procs", "3", "-conns", "2"}, "more processes than"},
+		{[]string{"-procs", "300", "-conns", "400"}, "-procs 300"},
+	} {
+		if ports := ephemeralPorts(); ports == 0 || ports > 30000 {
+			t.Skipf("ephemeral ports %d: the case needs about 28,000", ports)
+		}
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"connect", "-url", s.url}, tc.args...), &stdout, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 mentioning %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+	if n := len(s.ips()); n != 0 {
+		t.Errorf("the server saw connections from %d addresses", n)
+	}
+}
+
+func TestMergedHistogramsExact(t *testing.T) {
+	// Samples spread over three recorders, sent as a child sends them and
+	// merged: the same percentiles as one histogram of every sample.
+	rng := rand.New(rand.NewPCG(7, 8))
+	one := newHist()
+	var reps []*childReport
+	for range 3 {
+		rec := newLatencyRecorder()
+		for range 20000 {
+			v := int64(rng.ExpFloat64()*2e6) + 1000
+			rec.record(rng.IntN(100), durationNS(v))
+			_ = one.RecordValue(v)
+		}
+		r := &result{Latency: map[string]*latencySummary{}}
+		r.addLatency("rtt", rec)
+		rep, err := r.childReport()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the parent receives it: through JSON.
+		reps = append(reps, roundTripJSON(t, rep))
+	}
+	cfg := &config{Scenario: scEcho, Conns: 3}
+	p := &plan{procs: 3, rooms: 1, conns: []int{1, 1, 1}, srcIPs: make([][]net.IP, 3)}
+	for _, rep := range reps {
+		rep.Result.Scenario = scEcho
+	}
+	r := mergeReports(cfg, nil, p, reps, nil, make([]string, 3))
+	got, want := r.hists["rtt"], one
+	if !got.Equals(want) {
+		t.Errorf("merged histogram differs from the histogram of all samples")
+	}
+	for _, q := range []float64{50, 90, 99, 99.9, 100} {
+		if g, w := got.ValueAtQuantile(q), want.ValueAtQuantile(q); g != w {
+			t.Errorf("p%v: merged %d, all samples %d", q, g, w)
+		}
+	}
+	if s := r.Latency["rtt"]; s.Count != 60000 || s.P99 != summarize(one).P99 {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+func durationNS(v int64) time.Duration { return time.Duration(v) }
+
+func roundTripJSON(t *testing.T, rep *childReport) *childReport {
+	t.Helper()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out childReport
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
