@@ -130,6 +130,97 @@ func TestBrowserChat(t *testing.T) {
 			bt.fatalf("page A: #message is %q after sending, want it cleared", st.Message)
 		}
 	}
+
+	// Rooms. Page C opens /room/blue: its room comes from the address.
+	// Page D opens / (the common room), then types "blue" into the room
+	// field and reconnects.
+	pageC := bt.newPage("C")
+	bt.navigate(pageC, pageURL+"room/blue")
+	bt.waitConnected(pageC)
+	idC := bt.waitNewClient([]uint64{idA, idB})
+	pageD := bt.newPage("D")
+	bt.navigate(pageD, pageURL)
+	bt.waitConnected(pageD)
+	idD0 := bt.waitNewClient([]uint64{idA, idB, idC})
+	bt.run(pageD, `(() => { document.getElementById("disconnect").click(); return "ok"; })()`)
+	bt.poll(pageConnectTimeout, "page D to disconnect", func() bool {
+		st, err := bt.state(pageD)
+		return err == nil && st.Status == "disconnected"
+	})
+	bt.waitClientGone(idD0)
+	bt.run(pageD, `(() => { document.getElementById("room").value = "blue"; document.getElementById("connect").click(); return "ok"; })()`)
+	bt.waitConnected(pageD)
+	idD := bt.waitNewClient([]uint64{idA, idB, idC})
+	if rooms := bt.clientRooms(idD); !slices.Equal(rooms, []string{"blue"}) {
+		bt.fatalf("client D is in rooms %q, want [blue]", rooms)
+	}
+	if rooms := bt.clientRooms(idC); !slices.Equal(rooms, []string{"blue"}) {
+		bt.fatalf("client C is in rooms %q, want [blue]", rooms)
+	}
+	dJoined := fmt.Sprintf("client %d has joined", idD)
+	bt.waitForLines(messageTimeout, fmt.Sprintf("page C to show D's join %q", dJoined),
+		map[*chromium.Page]string{pageC: dJoined})
+
+	inBlue := fmt.Sprintf("in the blue room %d", time.Now().UnixNano())
+	bt.send(pageC, inBlue)
+	saidBlue := fmt.Sprintf("client %d said: %s", idC, inBlue)
+	bt.waitForLines(messageTimeout, fmt.Sprintf("pages C and D to show %q", saidBlue),
+		map[*chromium.Page]string{pageC: saidBlue, pageD: saidBlue})
+	// The common room is everyone: B's message there reaches all four
+	// pages, while the blue room's stayed with its members.
+	inCommon := fmt.Sprintf("in the common room %d", time.Now().UnixNano())
+	bt.send(pageB, inCommon)
+	saidCommon := fmt.Sprintf("client %d said: %s", idB, inCommon)
+	bt.waitForLines(messageTimeout, fmt.Sprintf("every page to show %q", saidCommon),
+		map[*chromium.Page]string{pageA: saidCommon, pageB: saidCommon, pageC: saidCommon, pageD: saidCommon})
+	for _, p := range []*chromium.Page{pageA, pageB} {
+		st, err := bt.state(p)
+		if err != nil {
+			bt.fatalf("read page %s: %v", p.Name(), err)
+		}
+		if slices.Contains(st.Log, saidBlue) {
+			bt.fatalf("page %s, in the common room only, shows the blue room's %q", p.Name(), saidBlue)
+		}
+	}
+	if st, _ := bt.state(pageD); !strings.HasSuffix(st.URL, "/room/blue") {
+		bt.fatalf("page D's address is %s after joining blue, want it to end in /room/blue", st.URL)
+	}
+}
+
+// run evaluates a script that returns a string in the page, failing the
+// test on an error.
+func (bt *browserTest) run(p *chromium.Page, script string) {
+	bt.t.Helper()
+	ctx, cancel := bt.callCtx()
+	defer cancel()
+	var res string
+	if err := p.Eval(ctx, script, &res); err != nil {
+		bt.fatalf("page %s: %v", p.Name(), err)
+	}
+}
+
+// waitClientGone waits until the server no longer has client id.
+func (bt *browserTest) waitClientGone(id uint64) {
+	bt.t.Helper()
+	bt.poll(pageConnectTimeout, fmt.Sprintf("client %d to leave", id), func() bool {
+		for _, c := range bt.srv.Clients() {
+			if c.ID() == id {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// clientRooms returns the rooms the server has client id in.
+func (bt *browserTest) clientRooms(id uint64) []string {
+	for _, c := range bt.srv.Clients() {
+		if c.ID() == id {
+			return c.Rooms()
+		}
+	}
+	bt.fatalf("no client %d", id)
+	return nil
 }
 
 // checkPageServed fetches the page once without a browser, so that a broken
