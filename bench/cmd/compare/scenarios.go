@@ -50,7 +50,7 @@ var scenarios = []scenario{
 		Title: func(c *config) string {
 			return fmt.Sprintf("Echo: %d connections, 64 B binary, %d in flight each, %v", c.EchoConns, c.EchoInflight, time.Duration(c.Duration))
 		}},
-	{Key: "echo16k", Kind: kindEcho, Mode: "echo", Quick: true,
+	{Key: "echo16k", Kind: kindEcho, Mode: "echo",
 		Conns: func(c *config) int { return c.EchoConns },
 		Args:  func(c *config) []string { return echoArgs(c, 16384) },
 		Title: func(c *config) string {
@@ -72,16 +72,16 @@ var scenarios = []scenario{
 		}},
 	burst("burst1000", 1, 1000, false, true),
 	burst("burst200", 1, 200, false, false),
-	burst("burst20x100", 20, 100, false, true),
-	burst("deflate1000", 1, 1000, true, true),
+	burst("burst20x100", 20, 100, false, false),
+	burst("deflate1000", 1, 1000, true, false),
 	burst("deflate200", 1, 200, true, false),
 	burst("deflate20x100", 20, 100, true, false),
-	{Key: "rooms", Kind: kindBurst, Mode: "broadcast", Quick: true,
+	{Key: "rooms", Kind: kindBurst, Mode: "broadcast",
 		Conns: func(c *config) int { return c.Rooms * c.RoomMembers },
 		Args: func(c *config) []string {
 			return []string{"broadcast", "-conns", strconv.Itoa(c.Rooms * c.RoomMembers), "-rooms", strconv.Itoa(c.Rooms),
 				"-publishers", "all", "-messages", strconv.Itoa(c.RoomMessages), "-size", strconv.Itoa(c.BurstSize),
-				"-drain", "10s", "-settle", "1s", "-concurrency", "200", "-timeout", "10s"}
+				"-drain", "10s", "-settle", "1s", "-concurrency", "200", "-timeout", "10s", "-src-ips", "8"}
 		},
 		Title: func(c *config) string {
 			return fmt.Sprintf("Rooms, flat out: %d rooms × %d members = %d clients (one process holds at most ~19,980 here), every member publishes %d messages of %d B to its room (%s deliveries)",
@@ -94,7 +94,7 @@ var scenarios = []scenario{
 		Title: func(c *config) string {
 			return fmt.Sprintf("Handshake: %d workers connect, upgrade, close; %v", c.HandshakeWorkers, time.Duration(c.Duration))
 		}},
-	{Key: "idle-tls", Kind: kindIdle, Mode: "echo", TLS: true, Quick: true,
+	{Key: "idle-tls", Kind: kindIdle, Mode: "echo", TLS: true,
 		Conns: func(c *config) int { return c.IdleConns },
 		Args:  idleArgs,
 		Title: func(c *config) string {
