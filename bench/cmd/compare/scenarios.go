@@ -213,7 +213,7 @@ func (s *scenario) metrics() []metricDef {
 			client, errs,
 		}
 	case kindBurst:
-		return []metricDef{
+		ms := []metricDef{
 			{k + "deliveries_per_s", "deliveries per second, first send to last receipt", "%.0f", higher},
 			{k + "last_receipt_p50_us", "send to last receipt p50 (µs)", "%.0f", lower},
 			{k + "last_receipt_p99_us", "send to last receipt p99 (µs)", "%.0f", lower},
@@ -226,6 +226,10 @@ func (s *scenario) metrics() []metricDef {
 			{k + "client_cpu_pct", "wsbench CPU while publishing and receiving (% of one core)", "%.0f", info},
 			errs,
 		}
+		if s.Deflate {
+			ms = append(ms, metricDef{k + "deflate_conns", "clients with permessage-deflate negotiated", "%.0f", info})
+		}
+		return ms
 	case kindHandshake:
 		return []metricDef{
 			{k + "upgrades_per_s", "upgrades per second", "%.0f", higher},
