@@ -22,6 +22,8 @@ type bench struct {
 	tgts  []*target
 	slots []int      // the connection numbers this process holds, in order
 	child *childLink // the link to the parent process; nil when alone
+	// childIndex and procs: which process of how many this is.
+	childIndex, procs int
 	// spanning: rooms have members in other processes too.
 	spanning bool
 	bcast    atomic.Pointer[bcastRun] // the broadcast under way, for progress
@@ -80,6 +82,7 @@ func newBench(cfg *config, tgts []*target, slots []int, ips []net.IP) *bench {
 	b := &bench{
 		cfg:     cfg,
 		tgts:    tgts,
+		procs:   1,
 		slots:   slots,
 		srcIPs:  ips,
 		dialers: newDialers(ips, cfg.Timeout),
@@ -112,17 +115,23 @@ func (b *bench) roomOf(i int) int { return i % len(b.rooms) }
 func (b *bench) memberOf(i int) int { return i / len(b.rooms) }
 
 // endpoint returns how connection i connects: the members of a room take
-// the targets in turn.
-func (b *bench) endpoint(i int) *dialOptions {
-	return b.eps[b.roomOf(i)*len(b.tgts)+b.memberOf(i)%len(b.tgts)]
+// the targets in turn; shift moves it that many targets on (a reconnect
+// tries the next server).
+func (b *bench) endpoint(i, shift int) *dialOptions {
+	return b.eps[b.roomOf(i)*len(b.tgts)+(b.memberOf(i)+shift)%len(b.tgts)]
 }
 
 // dial opens connection number i, the pos-th of this process (which picks
 // its source address), and records the outcome. hint picks a latency shard.
 func (b *bench) dial(ctx context.Context, i, pos, hint int) (*wsConn, error) {
+	return b.dialShift(ctx, i, pos, hint, 0)
+}
+
+// dialShift is dial to the target shift places after connection i's own.
+func (b *bench) dialShift(ctx context.Context, i, pos, hint, shift int) (*wsConn, error) {
 	b.attempted.Add(1)
 	t0 := time.Now()
-	c, err := dialWS(ctx, b.dialers[pos%len(b.dialers)], b.endpoint(i))
+	c, err := dialWS(ctx, b.dialers[pos%len(b.dialers)], b.endpoint(i, shift))
 	if err != nil {
 		if !ctxEnded(ctx) { // a dial cut short by the end of the run is no failure
 			b.dialFailed.Add(1)
@@ -160,6 +169,12 @@ func (b *bench) openConns(ctx context.Context, fn func(idx int, c *wsConn)) time
 				if pos >= n {
 					return
 				}
+				if rate := b.connectRate(); rate > 0 {
+					due := t0.Add(time.Duration(float64(pos) / rate * float64(time.Second)))
+					if !sleepCtx(ctx, time.Until(due)) {
+						return
+					}
+				}
 				idx := b.slots[pos]
 				c, err := b.dial(ctx, idx, pos, w)
 				if err != nil {
@@ -175,6 +190,14 @@ func (b *bench) openConns(ctx context.Context, fn func(idx int, c *wsConn)) time
 	}
 	wg.Wait()
 	return time.Since(t0)
+}
+
+// connectRate is this process's share of -connect-rate (0: no limit).
+func (b *bench) connectRate() float64 {
+	if b.cfg.ConnectRate <= 0 {
+		return 0
+	}
+	return b.cfg.ConnectRate * float64(len(b.slots)) / float64(b.cfg.Conns)
 }
 
 // openedConns returns the connections opened by openConns.

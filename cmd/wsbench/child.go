@@ -187,6 +187,7 @@ func runChild(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	b := newBench(cfg, tgts, p.slots(cfg, spec.Index), p.srcIPs[spec.Index])
 	b.child = link
+	b.childIndex, b.procs = spec.Index, p.procs
 	b.spanning = p.spanning()
 	for _, w := range b.preflight() {
 		fmt.Fprintf(stderr, "wsbench: warning: %s\n", w)

@@ -56,6 +56,12 @@ type config struct {
 	SrcIPs       int           `json:"src_ips"`
 	SrcAddrs     string        `json:"src_addrs,omitempty"`
 	Procs        int           `json:"procs"`
+	ConnectRate  float64       `json:"connect_rate,omitempty"`
+	Stages       string        `json:"stages,omitempty"`
+	Churn        float64       `json:"churn,omitempty"`
+	Reconnect    bool          `json:"reconnect,omitempty"`
+	ReconnDelay  time.Duration `json:"-"`
+	stages       []stage       // Stages parsed
 	Timeout      time.Duration `json:"-"`
 	CloseTimeout time.Duration `json:"-"`
 	Drain        time.Duration `json:"-"`
@@ -93,10 +99,19 @@ Usage:
   wsbench -scenario SCENARIO -url ws://HOST:PORT/PATH [flags]
 
 Scenarios:
-  connect    open -conns connections, -concurrency dials at a time, hold them
-             idle for -hold, then close them. Reports time and rate to open
-             them, dial latency and failures by kind (refused, timeout,
-             handshake_status_N, reset, fd_limit, addr_unavailable, ...).
+  connect    open -conns connections, -concurrency dials at a time (at most
+             -connect-rate per second), hold them idle for -hold, then close
+             them. Reports time and rate to open them, dial latency and
+             failures by kind (refused, timeout, handshake_status_N, reset,
+             fd_limit, addr_unavailable, ...). With -stages the count follows
+             a ramp (k6's stages: 30s:10000,60s:10000,10s:0 is up to 10,000
+             in 30 s, 60 s there, down in 10 s); -churn replaces that many
+             connections a second; -reconnect brings back the clients a
+             server sends away with 1001, 1012 (a drain) or 1013, after a
+             random delay up to -reconnect-delay and to the next -url if
+             there are several: reports reconnects, their latency (from the
+             server's close to the new connection) and closes by code, which
+             are then not errors.
   echo       -conns connections each keep -inflight messages of -size bytes
              in flight for -duration against an echo server. Every echo is
              checked (order, length, content); mismatches are errors.
@@ -150,6 +165,9 @@ Examples:
   wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -messages 1000 -compress -text -size 1024
   wsbench handshake -url ws://127.0.0.1:9001/ -conns 16 -duration 5s
   wsbench connect -url ws://127.0.0.1:9001/,ws://127.0.0.1:9002/,ws://127.0.0.1:9003/ -conns 50000 -hold 30s
+  wsbench connect -url ws://127.0.0.1:9001/ -stages 30s:10000,60s:10000,10s:0 -connect-rate 1000
+  wsbench connect -url ws://127.0.0.1:9001/ -conns 5000 -churn 100 -hold 60s
+  wsbench connect -url ws://127.0.0.1:9001/,ws://127.0.0.1:9002/ -conns 10000 -reconnect -hold 60s
   wsbench broadcast -url ws://127.0.0.1:9001/ -conns 50000 -procs 3 -rate 1 -duration 30s
   go run ./cmd/wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
 
@@ -204,6 +222,11 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.InflateEach, "inflate-each", false, "broadcast with -compress: inflate every delivery, instead of each distinct compressed message once (identical bytes are checked once)")
 	fs.IntVar(&cfg.SrcIPs, "src-ips", -1, "loopback targets: spread connections over this many source addresses 127.0.0.2, 127.0.0.3, ... (divided among the -procs processes); -1 = one per 20000 connections of each process on Linux (kernel's choice elsewhere), 0 = let the kernel choose")
 	fs.StringVar(&cfg.SrcAddrs, "src-addrs", "", "bind connections to these local addresses, dealt out among the -procs processes: addresses, ranges FIRST-LAST and prefixes ADDR/BITS, comma separated (e.g. 10.0.0.0/24 or 127.0.1.1-127.0.1.40); overrides -src-ips")
+	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 0, "open at most this many connections per second (an arrival rate, over every process); 0 = as fast as -concurrency allows")
+	fs.StringVar(&cfg.Stages, "stages", "", "connect: connection count over time, DURATION:TARGET,... (e.g. 30s:10000,60s:10000,10s:0): each stage moves linearly from the previous target (0 at first) to its own; replaces -hold; -conns defaults to the largest target")
+	fs.Float64Var(&cfg.Churn, "churn", 0, "connect: close this many connections per second (the oldest first) and open new ones in their place, keeping the count")
+	fs.BoolVar(&cfg.Reconnect, "reconnect", false, "connect: reconnect clients the server closes with 1001 (going away), 1012 (service restart) or 1013 (try again later), after a random delay up to -reconnect-delay; such closes are counted, not errors")
+	fs.DurationVar(&cfg.ReconnDelay, "reconnect-delay", time.Second, "connect with -reconnect: the longest random delay before a reconnect (jitter spreads a reconnect storm); 0 = at once")
 	fs.IntVar(&cfg.Procs, "procs", 0, "run this many wsbench processes that share the connections, each under its own open-file limit, and merge their reports; 0 = as many as the open-file limit needs")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "timeout for TCP connect plus the HTTP upgrade")
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 2*time.Second, "how long to wait for the server's close frame and TCP close at the end")
@@ -262,6 +285,16 @@ func parseConfig(args []string) (*config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if cfg.Messages > 0 && !set["rate"] {
 		cfg.Rate = 0 // -messages means flat out unless a rate is asked for
+	}
+	if cfg.Stages != "" {
+		st, err := parseStages(cfg.Stages)
+		if err != nil {
+			return nil, usagef("-stages %q: %v", cfg.Stages, err)
+		}
+		cfg.stages = st
+		if !set["conns"] {
+			cfg.Conns = max(maxTarget(st), 1)
+		}
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -394,6 +427,25 @@ func (c *config) validate() error {
 			return usagef("-size %d is too small for broadcast: messages carry a marker, publisher, sequence number and timestamp in %d bytes (-text: %d)",
 				c.Size, bcastMinSize(false), bcastMinSize(true))
 		}
+	}
+	if c.ConnectRate < 0 {
+		return usagef("-connect-rate %v: must not be negative (0 = no limit)", c.ConnectRate)
+	}
+	if c.Churn < 0 {
+		return usagef("-churn %v: must not be negative", c.Churn)
+	}
+	if c.ReconnDelay < 0 {
+		return usagef("-reconnect-delay %v: must not be negative", c.ReconnDelay)
+	}
+	if c.Scenario != scConnect {
+		for name, on := range map[string]bool{"-stages": c.Stages != "", "-churn": c.Churn > 0, "-reconnect": c.Reconnect} {
+			if on {
+				return usagef("%s is for the connect scenario (connections over time)", name)
+			}
+		}
+	}
+	if m := maxTarget(c.stages); m > c.Conns {
+		return usagef("-stages go up to %d connections but -conns is %d (leave -conns out to take the stages' largest target)", m, c.Conns)
 	}
 	c.srcAddrs = nil
 	if c.SrcAddrs != "" {

@@ -97,6 +97,12 @@ func mergeReports(cfg *config, tgts []*target, p *plan, reps []*childReport, exp
 			}
 			mergeEcho(r.Echo, c.Echo)
 		}
+		if c.Population != nil {
+			if r.Population == nil {
+				r.Population = &populationResult{ServerCloses: map[string]int64{}}
+			}
+			mergePopulation(r.Population, c.Population)
+		}
 		if c.Handshake != nil {
 			if r.Handshake == nil {
 				r.Handshake = &handshakeResult{}
@@ -195,6 +201,20 @@ func mergeConns(dst, c *connResult) {
 	dst.HeldAtEnd += c.HeldAtEnd
 	dst.Dropped += c.Dropped
 	dst.ClosedClean += c.ClosedClean
+}
+
+func mergePopulation(dst, p *populationResult) {
+	dst.DurationS = max(dst.DurationS, p.DurationS)
+	dst.TargetAtEnd += p.TargetAtEnd
+	dst.OpenAtEnd += p.OpenAtEnd
+	dst.Peak += p.Peak
+	dst.Churned += p.Churned
+	dst.RampedDown += p.RampedDown
+	for code, n := range p.ServerCloses {
+		dst.ServerCloses[code] += n
+	}
+	dst.Reconnected += p.Reconnected
+	dst.ReconnectPending += p.ReconnectPending
 }
 
 func mergeEcho(dst, e *echoResult) {

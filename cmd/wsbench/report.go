@@ -26,6 +26,7 @@ type result struct {
 	Echo         *echoResult                `json:"echo,omitempty"`
 	Broadcast    *broadcastResult           `json:"broadcast,omitempty"`
 	Handshake    *handshakeResult           `json:"handshake,omitempty"`
+	Population   *populationResult          `json:"population,omitempty"` // connect with -stages, -churn or -reconnect
 	Latency      map[string]*latencySummary `json:"latency_us"`
 	Errors       map[string]int64           `json:"errors"`
 	ErrorSamples map[string]string          `json:"error_samples,omitempty"`
@@ -213,7 +214,13 @@ func writeTable(w io.Writer, r *result) error {
 	c := r.Connections
 	if r.Handshake == nil {
 		field("connections", "opened %d of %d, failed %d, in %.3fs (%.0f/s)", c.Opened, p.Conns, c.Failed, c.OpenS, c.OpenPerS)
-		if r.Scenario == scConnect {
+		if pop := r.Population; pop != nil {
+			field("population", "%d open at the end (target %d), at most %d, over %.3fs", pop.OpenAtEnd, pop.TargetAtEnd, pop.Peak, pop.DurationS)
+			field("turnover", "%d closed by the ramp down, %d by -churn", pop.RampedDown, pop.Churned)
+			if p.Reconnect {
+				field("reconnects", "%d reconnected after server closes %v, %d still waiting at the end", pop.Reconnected, pop.ServerCloses, pop.ReconnectPending)
+			}
+		} else if r.Scenario == scConnect {
 			field("held", "%d open when -hold %v ended", c.HeldAtEnd, p.Hold)
 		}
 		field("closed", "%d cleanly, %d dropped or unclean", c.ClosedClean, c.Dropped)
@@ -316,7 +323,20 @@ func paramLine(r *result) string {
 	}
 	switch r.Scenario {
 	case scConnect:
-		return fmt.Sprintf("conns %d, concurrency %d, hold %v", p.Conns, p.Concurrency, p.Hold)
+		line := fmt.Sprintf("conns %d, concurrency %d, hold %v", p.Conns, p.Concurrency, p.Hold)
+		if p.Stages != "" {
+			line = fmt.Sprintf("conns up to %d, concurrency %d, stages %s", p.Conns, p.Concurrency, p.Stages)
+		}
+		if p.ConnectRate > 0 {
+			line += fmt.Sprintf(", at most %g connections/s", p.ConnectRate)
+		}
+		if p.Churn > 0 {
+			line += fmt.Sprintf(", churn %g/s", p.Churn)
+		}
+		if p.Reconnect {
+			line += fmt.Sprintf(", reconnect within %v", p.ReconnDelay)
+		}
+		return line
 	case scEcho:
 		return fmt.Sprintf("conns %d, inflight %d, size %d B %s, duration %v", p.Conns, p.Inflight, p.Size, kind, p.Duration)
 	case scBroadcast:

@@ -9,6 +9,9 @@ import (
 // runConnect opens cfg.Conns connections, holds them idle (answering pings)
 // for cfg.Hold and closes them with a close handshake.
 func runConnect(ctx context.Context, b *bench) *result {
+	if managedPopulation(b.cfg) {
+		return runPopulation(ctx, b)
+	}
 	var wg sync.WaitGroup
 	openTime := b.openConns(ctx, func(_ int, c *wsConn) {
 		b.ops.Add(1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"net"
@@ -33,7 +34,8 @@ type serverMode struct {
 	broadcast    bool
 	corruptEvery int           // echo: flip a byte in every n-th echo
 	fragment     int           // echo: send echoes in frames of this many bytes
-	closeAfter   time.Duration // close each connection with 1001 after this
+	closeAfter   time.Duration // close each connection with closeCode (1001 if 0) after this
+	closeCode    int
 	status       int           // answer the upgrade with this HTTP status instead
 	silent       bool          // read messages but never answer (not even close frames)
 	mangle       bool          // broadcast: of every 10 messages, send the 4th after the 5th and the 8th twice
@@ -68,7 +70,7 @@ func newTestServer(t *testing.T, mode serverMode) *testServer {
 		}
 		if mode.closeAfter > 0 {
 			time.AfterFunc(mode.closeAfter, func() {
-				msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "test server going away")
+				msg := websocket.FormatCloseMessage(cmp.Or(mode.closeCode, websocket.CloseGoingAway), "test server going away")
 				_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			})
 		}

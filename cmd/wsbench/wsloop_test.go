@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wsloop/wsloop/server"
@@ -17,8 +17,7 @@ type wsloopServer struct {
 	srv *server.Server
 	url string // ws://127.0.0.1:port/
 
-	mu    sync.Mutex
-	paths map[string]string // remote address -> request path, until the client is in
+	joined atomic.Int64 // clients that completed the handshake
 }
 
 type wsloopOptions struct {
@@ -28,20 +27,11 @@ type wsloopOptions struct {
 
 func newWsloopServer(t *testing.T, o wsloopOptions) *wsloopServer {
 	t.Helper()
-	s := &wsloopServer{paths: map[string]string{}}
+	s := &wsloopServer{}
 	s.srv = &server.Server{Compression: o.compress}
-	s.srv.Authenticate = func(r *server.Request) error {
-		s.mu.Lock()
-		s.paths[r.RemoteAddr.String()] = r.Path
-		s.mu.Unlock()
-		return nil
-	}
 	s.srv.OnNewClient = func(c *server.Client) {
-		s.mu.Lock()
-		path := s.paths[c.RemoteAddr().String()]
-		delete(s.paths, c.RemoteAddr().String())
-		s.mu.Unlock()
-		if room, ok := strings.CutPrefix(path, "/room/"); ok && !o.ignoreRoom {
+		s.joined.Add(1)
+		if room, ok := strings.CutPrefix(c.Request().Path, "/room/"); ok && !o.ignoreRoom {
 			_ = c.Join(room)
 		}
 	}
