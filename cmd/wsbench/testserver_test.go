@@ -36,9 +36,9 @@ type serverMode struct {
 	fragment     int           // echo: send echoes in frames of this many bytes
 	closeAfter   time.Duration // close each connection with closeCode (1001 if 0) after this
 	closeCode    int
-	status       int           // answer the upgrade with this HTTP status instead
-	silent       bool          // read messages but never answer (not even close frames)
-	mangle       bool          // broadcast: of every 10 messages, send the 4th after the 5th and the 8th twice
+	status       int  // answer the upgrade with this HTTP status instead
+	silent       bool // read messages but never answer (not even close frames)
+	mangle       bool // broadcast: of every 10 messages, send the 4th after the 5th and the 8th twice
 }
 
 var upgrader = websocket.Upgrader{
