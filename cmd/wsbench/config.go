@@ -62,6 +62,9 @@ type config struct {
 	Reconnect    bool          `json:"reconnect,omitempty"`
 	ReconnDelay  time.Duration `json:"-"`
 	stages       []stage       // Stages parsed
+	Thresholds   []string      `json:"thresholds,omitempty"`
+	thresholds   []*threshold  // Thresholds parsed
+	maxErrorsSet bool          // -max-errors was given
 	Timeout      time.Duration `json:"-"`
 	CloseTimeout time.Duration `json:"-"`
 	Drain        time.Duration `json:"-"`
@@ -135,6 +138,28 @@ Scenarios:
   handshake  -conns workers repeatedly connect, upgrade and close (close frame
              1000) for -duration. Reports upgrades/s and handshake latency.
 
+Thresholds:
+  -threshold 'METRIC OP VALUE' (repeatable) is a pass/fail criterion, as in
+  k6; the run fails (exit 1) if one does not hold, and the report lists
+  each with what was observed. OP is <, <=, >, >=, == or !=.
+  Latencies: p50, p90, p99, p99.9, p(N), min, max, mean (avg), med, of the
+    scenario's main latency (echo rtt, broadcast last_receipt, connect
+    connect, handshake handshake) or of a named one: delivery.p99,
+    connect.max, reconnect.p99. VALUE is a duration (50ms, 1.5s, 200us);
+    a bare number is milliseconds.
+  Counts: errors, failed, opened, dropped; echo: lost (missing echoes),
+    mismatches; broadcast: lost, duplicates, reordered, misrouted,
+    corrupt, complete, deliveries; connect: reconnected, open_at_end.
+    VALUE is a number, or a percentage of the whole: errors of the
+    operations (dials, messages sent, expected deliveries), lost of the
+    expected deliveries, failed of the dials, reconnected of the closes.
+  Rates: rate (the scenario's main one), deliveries_per_s,
+    published_per_s, msgs_per_s, bytes_per_s, open_per_s, upgrades_per_s.
+  CPU: client_cpu, client_cpu_publishing (wsbench's own, % of one core).
+  With thresholds, -max-errors only counts if given.
+  Examples: -threshold 'p99<50ms' -threshold 'errors<0.1%'
+            -threshold 'lost==0' -threshold 'client_cpu<90'
+
 Many connections:
   One process holds as many connections as its open-file limit allows
   (ulimit -n; 20,000 on some machines). -procs N starts N wsbench processes
@@ -178,10 +203,13 @@ Output:
   -interval otherwise, nothing with -quiet.
 
 Exit status:
-  0 success; 1 the run had more than -max-errors errors (echo mismatches,
-  failed dials, lost broadcasts, unexpected closes, ...); 2 bad usage, including
-  asking for more connections than the open-file limit allows (raise it with
-  "ulimit -n", or split the load over several wsbench processes).
+  0  success.
+  1  the run failed: a -threshold did not hold, or it had more than
+     -max-errors errors (echo mismatches, failed dials, lost broadcasts,
+     unexpected closes, ...); the report's last line says why.
+  2  bad usage: a flag's value, or a run the limits cannot allow (open
+     files per process, ephemeral ports per source address), refused
+     before it starts.
 `
 
 // headerList collects repeated -header flags.
@@ -233,7 +261,8 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "echo, broadcast: after -duration, how long to wait for outstanding echoes / deliveries")
 	fs.DurationVar(&cfg.Settle, "settle", 200*time.Millisecond, "broadcast: pause between the last connection opening and the first publish")
 	fs.Var((*headerList)(&cfg.Headers), "header", "extra upgrade request header \"Name: value\" (repeatable)")
-	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "exit 1 when the run has more errors than this")
+	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "exit 1 when the run has more errors than this (with -threshold, only if given)")
+	fs.Var((*thresholdList)(&cfg.Thresholds), "threshold", "pass/fail criterion METRIC OP VALUE, as in k6 (repeatable): p99<50ms, delivery.p(95)<=20ms, errors<0.1%, lost==0, deliveries_per_s>1000000, client_cpu<90; the run fails (exit 1) if one does not hold; see THRESHOLDS in -h")
 	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes at first; it doubles up to 16 KiB on connections whose reads fill it")
 	fs.BoolVar(&cfg.JSON, "json", false, "write the results as one JSON object to stdout")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write wsbench's own CPU profile to this file (to see where a saturated wsbench spends its time); with several processes, process N writes FILE.N")
@@ -286,6 +315,7 @@ func parseConfig(args []string) (*config, error) {
 	if cfg.Messages > 0 && !set["rate"] {
 		cfg.Rate = 0 // -messages means flat out unless a rate is asked for
 	}
+	cfg.maxErrorsSet = set["max-errors"]
 	if cfg.Stages != "" {
 		st, err := parseStages(cfg.Stages)
 		if err != nil {
@@ -446,6 +476,14 @@ func (c *config) validate() error {
 	}
 	if m := maxTarget(c.stages); m > c.Conns {
 		return usagef("-stages go up to %d connections but -conns is %d (leave -conns out to take the stages' largest target)", m, c.Conns)
+	}
+	c.thresholds = nil
+	for _, expr := range c.Thresholds {
+		t, err := parseThreshold(expr, c.Scenario)
+		if err != nil {
+			return usagef("-threshold %q: %v", expr, err)
+		}
+		c.thresholds = append(c.thresholds, t)
 	}
 	c.srcAddrs = nil
 	if c.SrcAddrs != "" {

@@ -35,6 +35,8 @@ type result struct {
 	CPU          cpuResult                  `json:"client_cpu"`
 	Warnings     []string                   `json:"warnings,omitempty"`
 	Procs        []procResult               `json:"processes,omitempty"` // a run spread over processes: each one's share
+	Thresholds   []thresholdResult          `json:"thresholds,omitempty"`
+	Failures     []string                   `json:"failures,omitempty"` // why the run failed (ok false)
 
 	latencyOrder []string                           // table order of Latency keys
 	hists        map[string]*hdrhistogram.Histogram // what Latency summarizes
@@ -166,7 +168,6 @@ func (r *result) fillConnections(b *bench, openTime time.Duration) {
 func (r *result) finish(b *bench, elapsed time.Duration, cpu cpuResult) {
 	r.ElapsedS = round3(elapsed.Seconds())
 	r.Errors, r.ErrorSamples, r.ErrorTotal = b.errs.snapshot()
-	r.OK = r.ErrorTotal <= b.cfg.MaxErrors
 	r.CPU = cpu
 	// Below a second of wall time the ratio is mostly start-up noise.
 	if cpu.Measured && cpu.WallS >= 1 && cpu.Percent > 90*float64(cpu.Cores) {
@@ -307,9 +308,25 @@ func writeTable(w io.Writer, r *result) error {
 	for _, wm := range r.Warnings {
 		field("WARNING", "%s", wm)
 	}
+	if len(r.Thresholds) > 0 {
+		field("thresholds", "")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, t := range r.Thresholds {
+			mark := "ok    "
+			if !t.OK {
+				mark = "FAILED"
+			}
+			line := fmt.Sprintf("  %s\t%s\tobserved %s", mark, t.Expr, formatObserved(t))
+			if t.Note != "" {
+				line = fmt.Sprintf("  %s\t%s\t%s", mark, t.Expr, t.Note)
+			}
+			fmt.Fprintln(tw, line)
+		}
+		tw.Flush()
+	}
 	status := "ok"
 	if !r.OK {
-		status = fmt.Sprintf("FAILED: %d errors > -max-errors %d", r.ErrorTotal, p.MaxErrors)
+		status = "FAILED: " + strings.Join(r.Failures, "; ")
 	}
 	_, err := fmt.Fprintf(w, "%-18s%s\n", "result", status)
 	return err

@@ -69,7 +69,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "wsbench: %v\n", err)
 			return exitErrors
 		}
-		res.OK = res.ErrorTotal <= cfg.MaxErrors
 	} else {
 		b := newBench(cfg, tgts, p.slots(cfg, 0), p.srcIPs[0])
 		for _, w := range b.preflight() {
@@ -81,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		prog.stop()
 	}
 
+	judge(cfg, res)
 	if cfg.JSON {
 		err = writeJSON(stdout, res)
 	} else {
@@ -94,6 +94,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitErrors
 	}
 	return exitOK
+}
+
+// judge evaluates the thresholds and decides whether the run passed: every
+// threshold holds and, unless thresholds were given without -max-errors,
+// the errors are within -max-errors.
+func judge(cfg *config, r *result) {
+	r.Failures = nil
+	if len(cfg.thresholds) == 0 || cfg.maxErrorsSet {
+		if r.ErrorTotal > cfg.MaxErrors {
+			r.Failures = append(r.Failures, fmt.Sprintf("%d errors > -max-errors %d", r.ErrorTotal, cfg.MaxErrors))
+		}
+	}
+	r.Thresholds = nil
+	for _, t := range cfg.thresholds {
+		tr := t.eval(r)
+		r.Thresholds = append(r.Thresholds, tr)
+		if !tr.OK {
+			why := "observed " + formatObserved(tr)
+			if tr.Note != "" {
+				why = tr.Note
+			}
+			r.Failures = append(r.Failures, fmt.Sprintf("threshold %s failed (%s)", t.expr, why))
+		}
+	}
+	r.OK = len(r.Failures) == 0
 }
 
 // runScenario runs b's scenario in this process and returns its result,

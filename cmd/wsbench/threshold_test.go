@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestParseThreshold(t *testing.T) {
+	for _, tc := range []struct {
+		expr, scenario string
+		op             string
+		value          float64
+		percent        bool
+	}{
+		{"p99<50ms", scEcho, "<", 50_000, false},
+		{"p(95) <= 1.5s", scEcho, "<=", 1_500_000, false},
+		{"delivery.p99.9<200", scBroadcast, "<", 200_000, false}, // a bare number is milliseconds
+		{"rtt.max<250us", scEcho, "<", 250, false},
+		{"errors<0.1%", scEcho, "<", 0.001, true},
+		{"errors==0", scConnect, "==", 0, false},
+		{"lost==0", scBroadcast, "==", 0, false},
+		{"lost<=1%", scEcho, "<=", 0.01, true},
+		{"deliveries_per_s>=1e6", scBroadcast, ">=", 1e6, false},
+		{"rate>100", scHandshake, ">", 100, false},
+		{"client_cpu<90%", scBroadcast, "<", 90, false},
+		{"reconnect.p99<5s", scConnect, "<", 5e6, false},
+		{"opened!=0", scConnect, "!=", 0, false},
+	} {
+		th, err := parseThreshold(tc.expr, tc.scenario)
+		if err != nil {
+			t.Errorf("%q: %v", tc.expr, err)
+			continue
+		}
+		if th.op != tc.op || th.value != tc.value || th.percent != tc.percent {
+			t.Errorf("%q: op %q value %v percent %v, want %q %v %v", tc.expr, th.op, th.value, th.percent, tc.op, tc.value, tc.percent)
+		}
+	}
+	for _, tc := range []struct{ expr, scenario, want string }{
+		{"p99", scEcho, "METRIC OP VALUE"},
+		{"p99<", scEcho, "METRIC OP VALUE"},
+		{"p99<fast", scEcho, "bad duration"},
+		{"p101<5ms", scEcho, "unknown metric"},
+		{"latency<5ms", scEcho, "unknown metric"},
+		{"lost==0", scConnect, "not measured by the connect scenario"},
+		{"delivery.p99<5ms", scEcho, "unknown metric"},
+		{"deliveries_per_s>5%", scBroadcast, "cannot be a percentage"},
+		{"errors<lots", scEcho, "bad value"},
+	} {
+		_, err := parseThreshold(tc.expr, tc.scenario)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q for %s: error %v, want one mentioning %q", tc.expr, tc.scenario, err, tc.want)
+		}
+	}
+}
+
+// thresholdRun runs wsbench with thresholds and returns the report and
+// the exit status.
+func thresholdRun(t *testing.T, args ...string) (*result, int) {
+	t.Helper()
+	r, code, _ := runBench(t, args...)
+	return r, code
+}
+
+func wantThresholds(t *testing.T, r *result, code int, pass ...bool) {
+	t.Helper()
+	if len(r.Thresholds) != len(pass) {
+		t.Fatalf("%d thresholds in the report, want %d: %+v", len(r.Thresholds), len(pass), r.Thresholds)
+	}
+	allPass := true
+	for i, want := range pass {
+		if r.Thresholds[i].OK != want {
+			t.Errorf("threshold %s: ok %v (observed %v%s %s), want %v", r.Thresholds[i].Expr, r.Thresholds[i].OK,
+				r.Thresholds[i].Observed, r.Thresholds[i].Unit, r.Thresholds[i].Note, want)
+		}
+		allPass = allPass && want
+	}
+	if wantCode := map[bool]int{true: exitOK, false: exitErrors}[allPass]; code != wantCode {
+		t.Errorf("exit %d, want %d (failures %q)", code, wantCode, r.Failures)
+	}
+	for i, want := range pass {
+		named := false
+		for _, f := range r.Failures {
+			named = named || strings.HasPrefix(f, "threshold "+r.Thresholds[i].Expr+" failed")
+		}
+		if named == want {
+			t.Errorf("failures %q: threshold %s named %v", r.Failures, r.Thresholds[i].Expr, named)
+		}
+	}
+}
+
+func TestThresholdsLatency(t *testing.T) {
+	s := newWsloopServer(t, wsloopOptions{})
+	// A loopback round trip takes more than a microsecond and less than a
+	// minute, whatever the machine.
+	r, code := thresholdRun(t, "echo", "-url", s.url, "-conns", "4", "-duration", "300ms",
+		"-threshold", "p99<1m", "-threshold", "p(99.9)<1us", "-threshold", "rtt.max>=1us", "-threshold", "connect.p50<1ns", "-threshold", "mean<1m")
+	wantThresholds(t, r, code, true, false, true, false, true)
+	if r.Thresholds[0].Unit != "µs" || r.Thresholds[0].Observed <= 0 || r.Thresholds[0].Observed != r.Latency["rtt"].P99 {
+		t.Errorf("p99 observed %v%s, report p99 %v", r.Thresholds[0].Observed, r.Thresholds[0].Unit, r.Latency["rtt"].P99)
+	}
+}
+
+func TestThresholdsErrors(t *testing.T) {
+	clean := newTestServer(t, serverMode{echo: true})
+	r, code := thresholdRun(t, "echo", "-url", clean.url, "-conns", "2", "-duration", "200ms",
+		"-threshold", "errors<0.1%", "-threshold", "errors==0")
+	wantThresholds(t, r, code, true, true)
+
+	// One echo in 7 corrupted: about 14% of messages are errors.
+	bad := newTestServer(t, serverMode{echo: true, corruptEvery: 7})
+	r, code = thresholdRun(t, "echo", "-url", bad.url, "-conns", "2", "-duration", "300ms",
+		"-threshold", "errors<0.1%", "-threshold", "errors<50%", "-threshold", "mismatches>0")
+	wantThresholds(t, r, code, false, true, true)
+	if e := r.Thresholds[0].Observed; e < 8 || e > 20 {
+		t.Errorf("error rate %v%%, want about 14%%", e)
+	}
+	// Without -max-errors, only the thresholds decide: errors<50% holds.
+	r, code = thresholdRun(t, "echo", "-url", bad.url, "-conns", "2", "-duration", "300ms", "-threshold", "errors<50%")
+	wantThresholds(t, r, code, true)
+	// With -max-errors, it counts as well.
+	r, code = thresholdRun(t, "echo", "-url", bad.url, "-conns", "2", "-duration", "300ms", "-threshold", "errors<50%", "-max-errors", "0")
+	if code != exitErrors || len(r.Failures) != 1 || !strings.Contains(r.Failures[0], "-max-errors") {
+		t.Errorf("exit %d failures %q", code, r.Failures)
+	}
+}
+
+func TestThresholdsBroadcast(t *testing.T) {
+	s := newWsloopServer(t, wsloopOptions{})
+	r, code := thresholdRun(t, "broadcast", "-url", s.url, "-conns", "10", "-messages", "50", "-settle", "50ms",
+		"-threshold", "lost==0", "-threshold", "duplicates==0", "-threshold", "reordered==0", "-threshold", "complete==50",
+		"-threshold", "deliveries_per_s>1", "-threshold", "deliveries_per_s>1e15", "-threshold", "p99<1m", "-threshold", "delivery.p50<1ns")
+	wantThresholds(t, r, code, true, true, true, true, true, false, true, false)
+
+	// Lost deliveries: an echo server is no broadcast server.
+	echo := newTestServer(t, serverMode{echo: true})
+	r, code = thresholdRun(t, "broadcast", "-url", echo.url, "-conns", "4", "-messages", "10", "-settle", "50ms", "-drain", "200ms",
+		"-threshold", "lost==0", "-threshold", "lost<=75%", "-threshold", "lost<50%", "-threshold", "last_receipt.p99<1m")
+	wantThresholds(t, r, code, false, true, false, false)
+	if r.Thresholds[1].Observed != 75 || r.Thresholds[3].Note == "" {
+		t.Errorf("thresholds %+v", r.Thresholds)
+	}
+
+	// Merged over processes, the same thresholds.
+	r, code = thresholdRun(t, "broadcast", "-url", s.url, "-procs", "2", "-conns", "10", "-messages", "50", "-settle", "50ms",
+		"-threshold", "lost==0", "-threshold", "p99<1m", "-threshold", "p99<1ns")
+	wantThresholds(t, r, code, true, true, false)
+}
+
+func TestThresholdsConnections(t *testing.T) {
+	s := newTestServer(t, serverMode{echo: true})
+	r, code := thresholdRun(t, "connect", "-url", s.url, "-conns", "5", "-hold", "0s",
+		"-threshold", "opened==5", "-threshold", "failed==0", "-threshold", "opened>5", "-threshold", "client_cpu<100000", "-threshold", "rate>0")
+	wantThresholds(t, r, code, true, true, false, true, true)
+
+	r, code = thresholdRun(t, "handshake", "-url", s.url, "-conns", "2", "-duration", "200ms",
+		"-threshold", "upgrades_per_s>1", "-threshold", "upgrades_per_s<1", "-threshold", "handshake.p99<1m")
+	wantThresholds(t, r, code, true, false, true)
+}
+
+func TestThresholdTable(t *testing.T) {
+	s := newTestServer(t, serverMode{echo: true})
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"echo", "-url", s.url, "-conns", "2", "-duration", "200ms", "-quiet",
+		"-threshold", "p99<1m", "-threshold", "p99<1us"}, &stdout, &stderr)
+	out := stdout.String()
+	if code != exitErrors || !strings.Contains(out, "FAILED  p99<1us") || !strings.Contains(out, "ok      p99<1m") ||
+		!strings.Contains(out, "result            FAILED: threshold p99<1us failed (observed ") {
+		t.Errorf("exit %d, table:\n%s", code, out)
+	}
+}
