@@ -138,7 +138,7 @@ func parseFlags() *config {
 	fs.StringVar(&cfg.Out, "out", "results", "output directory")
 	fs.BoolVar(&cfg.SkipBuild, "skip-build", false, "use the binaries already in bin/")
 	fs.StringVar(&cfg.WsbenchDir, "wsbench-dir", "..", "build wsbench from DIR/cmd/wsbench (a wsloop checkout: the default is the one bench/ is in)")
-	fromJSON := fs.String("from-json", "", "run nothing: rewrite results.md and the chart from this results.json")
+	fromJSON := fs.String("from-json", "", "run nothing: rewrite results.md and the chart from this results.json, or from several (comma-separated) merged into one, e.g. a long comparison run in parts of a few scenarios each (run the parts with the same settings: titles use the first part's)")
 	fs.StringVar(&cfg.Note, "note", "", "a note for the top of results.md (e.g. what else ran on the machine)")
 	fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
@@ -178,22 +178,57 @@ func parseFlags() *config {
 	return cfg
 }
 
-// rewrite regenerates the report files from a results.json, keeping its
-// configuration (only -note and -out are taken from the command line).
-func rewrite(path string, cli *config) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
+// rewrite regenerates the report files from one results.json, or from
+// several merged: their runs and profiles together, the scenarios and
+// servers of all of them in table order, the configuration, date and
+// machine of the first (only -note and -out are taken from the command
+// line). A merged report says so, with the date of each part.
+func rewrite(paths string, cli *config) error {
+	var res *results
+	var parts []string
+	for path := range strings.SplitSeq(paths, ",") {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var r results
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s, load %s → %s)", path, r.Date, r.LoadStart, r.LoadEnd))
+		if res == nil {
+			res = &r
+			continue
+		}
+		res.Runs = append(res.Runs, r.Runs...)
+		res.Profiles = append(res.Profiles, r.Profiles...)
+		res.LoadEnd = r.LoadEnd
+		for _, sc := range r.Config.Scenarios {
+			if !slices.Contains(res.Config.Scenarios, sc) {
+				res.Config.Scenarios = append(res.Config.Scenarios, sc)
+			}
+		}
+		for _, s := range r.Servers {
+			if !slices.Contains(res.Servers, s) {
+				res.Servers = append(res.Servers, s)
+			}
+		}
+		res.Config.Reps = max(res.Config.Reps, r.Config.Reps)
 	}
-	var res results
-	if err := json.Unmarshal(b, &res); err != nil {
-		return err
+	order := func(all []string) func(a, b string) int {
+		return func(a, b string) int { return slices.Index(all, a) - slices.Index(all, b) }
+	}
+	slices.SortStableFunc(res.Servers, order(allServers))
+	slices.SortStableFunc(res.Config.Scenarios, order(scenarioKeys(false)))
+	res.Config.Servers = res.Servers
+	if len(parts) > 1 {
+		res.Command = "merged with -from-json from " + strings.Join(parts, "; ")
 	}
 	if cli.Note != "" {
 		res.Config.Note = cli.Note
 	}
 	res.Config.Out = cli.Out
-	return writeResults(res.Config, &res)
+	return writeResults(res.Config, res)
 }
 
 func splitList(s string, valid []string, what string) []string {

@@ -120,6 +120,9 @@ func (res *results) bestPeer(m metricDef) (float64, string, bool) {
 }
 
 func writeResults(cfg *config, res *results) error {
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
