@@ -33,6 +33,7 @@ type bench struct {
 	dialers  []*net.Dialer
 	errs     *errorCounter
 	connLat  *latencyRecorder // TCP connect + upgrade
+	mainLat  *latencyRecorder // echo: round trips; broadcast: deliveries
 
 	// Counters read by the progress line and the report.
 	attempted   atomic.Int64 // dials started
@@ -88,6 +89,7 @@ func newBench(cfg *config, tgts []*target, slots []int, ips []net.IP) *bench {
 		dialers: newDialers(ips, cfg.Timeout),
 		errs:    newErrorCounter(),
 		connLat: newLatencyRecorder(),
+		mainLat: newLatencyRecorder(),
 	}
 	b.rooms = []string{""}
 	if cfg.Scenario == scBroadcast && cfg.Rooms > 0 {

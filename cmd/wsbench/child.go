@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // The child side of a run spread over processes. The parent starts each
@@ -31,13 +33,15 @@ type childSpec struct {
 	Args  []string `json:"args"`
 	Index int      `json:"index"`
 	Procs int      `json:"procs"`
+	Start int64    `json:"start"` // the parent's start (wall clock, ns): the series' origin
 }
 
 // childMsg is one line a child writes to its parent.
 type childMsg struct {
-	Type     string        `json:"type"`              // "ready", "progress" or "report"
+	Type     string        `json:"type"`              // "ready", "progress", "tick" or "report"
 	Members  []int32       `json:"members,omitempty"` // ready: connections open per room
 	Progress *progressSnap `json:"progress,omitempty"`
+	Tick     *tick         `json:"tick,omitempty"`
 	Report   *childReport  `json:"report,omitempty"`
 }
 
@@ -208,7 +212,14 @@ func runChild(stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 		}
 	})
+	smp := startSampler(b, time.Unix(0, spec.Start), func(t tick) {
+		if b, err := t.hist.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			t.Hist = string(b)
+		}
+		link.send(childMsg{Type: "tick", Tick: &t})
+	})
 	res := runScenario(ctx, b)
+	smp.end()
 	close(stopProgress)
 	wg.Wait()
 	rep, err := res.childReport()

@@ -34,48 +34,51 @@ const (
 
 // config holds the parsed and validated command line.
 type config struct {
-	Scenario     string        `json:"scenario"`
-	URL          string        `json:"url"`
-	URLs         []string      `json:"-"` // URL split at commas
-	srcAddrs     []net.IP      // SrcAddrs parsed
-	Conns        int           `json:"conns"`
-	Concurrency  int           `json:"concurrency"`
-	Hold         time.Duration `json:"-"`
-	Duration     time.Duration `json:"-"`
-	Inflight     int           `json:"inflight"`
-	Size         int           `json:"size"`
-	Text         bool          `json:"text"`
-	Publishers   publishers    `json:"publishers"`
-	Rate         float64       `json:"rate"`
-	Messages     int           `json:"messages,omitempty"`
-	Rooms        int           `json:"rooms,omitempty"`
-	RoomPath     string        `json:"room_path,omitempty"`
-	Batch        int           `json:"batch"`
-	Compress     bool          `json:"compress,omitempty"`
-	InflateEach  bool          `json:"inflate_each,omitempty"`
-	SrcIPs       int           `json:"src_ips"`
-	SrcAddrs     string        `json:"src_addrs,omitempty"`
-	Procs        int           `json:"procs"`
-	ConnectRate  float64       `json:"connect_rate,omitempty"`
-	Stages       string        `json:"stages,omitempty"`
-	Churn        float64       `json:"churn,omitempty"`
-	Reconnect    bool          `json:"reconnect,omitempty"`
-	ReconnDelay  time.Duration `json:"-"`
-	stages       []stage       // Stages parsed
-	Thresholds   []string      `json:"thresholds,omitempty"`
-	thresholds   []*threshold  // Thresholds parsed
-	maxErrorsSet bool          // -max-errors was given
-	Timeout      time.Duration `json:"-"`
-	CloseTimeout time.Duration `json:"-"`
-	Drain        time.Duration `json:"-"`
-	Settle       time.Duration `json:"-"`
-	Headers      []string      `json:"headers,omitempty"`
-	MaxErrors    int64         `json:"max_errors"`
-	ReadBuf      int           `json:"read_buffer"`
-	JSON         bool          `json:"-"`
-	CPUProfile   string        `json:"-"`
-	Quiet        bool          `json:"-"`
-	Interval     time.Duration `json:"-"`
+	Scenario       string        `json:"scenario"`
+	URL            string        `json:"url"`
+	URLs           []string      `json:"-"` // URL split at commas
+	srcAddrs       []net.IP      // SrcAddrs parsed
+	Conns          int           `json:"conns"`
+	Concurrency    int           `json:"concurrency"`
+	Hold           time.Duration `json:"-"`
+	Duration       time.Duration `json:"-"`
+	Inflight       int           `json:"inflight"`
+	Size           int           `json:"size"`
+	Text           bool          `json:"text"`
+	Publishers     publishers    `json:"publishers"`
+	Rate           float64       `json:"rate"`
+	Messages       int           `json:"messages,omitempty"`
+	Rooms          int           `json:"rooms,omitempty"`
+	RoomPath       string        `json:"room_path,omitempty"`
+	Batch          int           `json:"batch"`
+	Compress       bool          `json:"compress,omitempty"`
+	InflateEach    bool          `json:"inflate_each,omitempty"`
+	SrcIPs         int           `json:"src_ips"`
+	SrcAddrs       string        `json:"src_addrs,omitempty"`
+	Procs          int           `json:"procs"`
+	ConnectRate    float64       `json:"connect_rate,omitempty"`
+	Stages         string        `json:"stages,omitempty"`
+	Churn          float64       `json:"churn,omitempty"`
+	Reconnect      bool          `json:"reconnect,omitempty"`
+	ReconnDelay    time.Duration `json:"-"`
+	stages         []stage       // Stages parsed
+	Thresholds     []string      `json:"thresholds,omitempty"`
+	Series         string        `json:"series,omitempty"`
+	SeriesInterval time.Duration `json:"-"`
+	Chart          string        `json:"chart,omitempty"`
+	thresholds     []*threshold  // Thresholds parsed
+	maxErrorsSet   bool          // -max-errors was given
+	Timeout        time.Duration `json:"-"`
+	CloseTimeout   time.Duration `json:"-"`
+	Drain          time.Duration `json:"-"`
+	Settle         time.Duration `json:"-"`
+	Headers        []string      `json:"headers,omitempty"`
+	MaxErrors      int64         `json:"max_errors"`
+	ReadBuf        int           `json:"read_buffer"`
+	JSON           bool          `json:"-"`
+	CPUProfile     string        `json:"-"`
+	Quiet          bool          `json:"-"`
+	Interval       time.Duration `json:"-"`
 
 	// Durations as seconds for the JSON report.
 	HoldS         float64 `json:"hold_s"`
@@ -198,9 +201,14 @@ Examples:
 
 Output:
   A table on stdout, or one JSON object with -json (scenario, params, counts,
-  rates, latency percentiles in microseconds, errors by kind, client CPU use).
-  Progress goes to stderr: a self-updating line on a terminal, one line per
-  -interval otherwise, nothing with -quiet.
+  rates, latency percentiles in microseconds, errors by kind, client CPU use,
+  thresholds, each process's share). Progress goes to stderr: a
+  self-updating line on a terminal, one line per -interval otherwise,
+  nothing with -quiet. -series FILE writes the run over time, a point per
+  -series-interval (t, open, opened, failed, ops, rate, errors, samples,
+  p50_us, p99_us, max_us: ops are what the scenario counts, latency is that
+  interval's own), as CSV (FILE.csv) or JSON lines; -chart FILE.svg draws
+  it.
 
 Exit status:
   0  success.
@@ -265,6 +273,9 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.Var((*thresholdList)(&cfg.Thresholds), "threshold", "pass/fail criterion METRIC OP VALUE, as in k6 (repeatable): p99<50ms, delivery.p(95)<=20ms, errors<0.1%, lost==0, deliveries_per_s>1000000, client_cpu<90; the run fails (exit 1) if one does not hold; see THRESHOLDS in -h")
 	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes at first; it doubles up to 16 KiB on connections whose reads fill it")
 	fs.BoolVar(&cfg.JSON, "json", false, "write the results as one JSON object to stdout")
+	fs.StringVar(&cfg.Series, "series", "", "write the run over time to this file, one point per -series-interval (connections open, opened, failed, operations and their rate, errors, latency p50/p99/max of the interval): CSV if the name ends in .csv, JSON lines otherwise")
+	fs.DurationVar(&cfg.SeriesInterval, "series-interval", time.Second, "the interval of -series and -chart")
+	fs.StringVar(&cfg.Chart, "chart", "", "draw the run over time as an SVG chart in this file (connections, rate and errors, latency)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write wsbench's own CPU profile to this file (to see where a saturated wsbench spends its time); with several processes, process N writes FILE.N")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress output on stderr")
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "progress interval when stderr is not a terminal")
@@ -429,6 +440,8 @@ func (c *config) validate() error {
 		return usagef("-read-buffer %d: want 64..%d bytes", c.ReadBuf, 1<<20)
 	case c.Interval <= 0:
 		return usagef("-interval %v: must be positive", c.Interval)
+	case c.SeriesInterval < 10*time.Millisecond:
+		return usagef("-series-interval %v: want at least 10ms", c.SeriesInterval)
 	}
 	if c.Scenario == scBroadcast {
 		rooms := max(c.Rooms, 1)

@@ -54,6 +54,8 @@ func runParent(ctx context.Context, cfg *config, args []string, p *plan, tgts []
 		return nil, fmt.Errorf("finding wsbench's own executable to start %d processes: %w", p.procs, err)
 	}
 	events := make(chan childEvent, 64)
+	start := nowNS()
+	var series seriesMerger
 	kids := make([]*childProc, p.procs)
 	var readers sync.WaitGroup
 	for k := range kids {
@@ -76,7 +78,7 @@ func runParent(ctx context.Context, cfg *config, args []string, p *plan, tgts []
 			return nil, fmt.Errorf("starting process %d: %w", k, err)
 		}
 		c.enc = json.NewEncoder(c.in)
-		_ = c.enc.Encode(childSpec{Args: args, Index: k, Procs: p.procs})
+		_ = c.enc.Encode(childSpec{Args: args, Index: k, Procs: p.procs, Start: start})
 		kids[k] = c
 		readers.Go(func() {
 			dec := json.NewDecoder(out)
@@ -145,6 +147,8 @@ func runParent(ctx context.Context, cfg *config, args []string, p *plan, tgts []
 				nReady++
 			case ev.msg.Type == "progress" && ev.msg.Progress != nil:
 				c.last = *ev.msg.Progress
+			case ev.msg.Type == "tick" && ev.msg.Tick != nil:
+				series.add(*ev.msg.Tick)
 			case ev.msg.Type == "report":
 				c.report = ev.msg.Report
 			}
@@ -216,6 +220,7 @@ func runParent(ctx context.Context, cfg *config, args []string, p *plan, tgts []
 	}
 	res := mergeReports(cfg, tgts, p, reps, expected, failures)
 	res.Interrupted = res.Interrupted || ctx.Err() != nil
+	res.series = series.ticks()
 	return res, nil
 }
 

@@ -41,6 +41,7 @@ type result struct {
 	latencyOrder []string                           // table order of Latency keys
 	hists        map[string]*hdrhistogram.Histogram // what Latency summarizes
 	bcast        *bcastPart                         // broadcast: times and records for the parent
+	series       []tick                             // -series, -chart: the run over time
 }
 
 type connResult struct {

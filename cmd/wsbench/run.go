@@ -76,11 +76,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 			b.warn(w)
 		}
 		prog := startProgress(stderr, cfg, b.snapshot)
+		var ticks []tick
+		smp := startSampler(b, time.Now(), func(t tick) { ticks = append(ticks, t) })
 		res = runScenario(ctx, b)
+		smp.end()
 		prog.stop()
+		res.series = ticks
 	}
 
 	judge(cfg, res)
+	if cfg.Series != "" {
+		if err := writeSeries(cfg.Series, res.series); err != nil {
+			fmt.Fprintf(stderr, "wsbench: -series: %v\n", err)
+			return exitErrors
+		}
+	}
+	if cfg.Chart != "" {
+		if err := os.WriteFile(cfg.Chart, []byte(chartSVG(res)), 0o644); err != nil {
+			fmt.Fprintf(stderr, "wsbench: -chart: %v\n", err)
+			return exitErrors
+		}
+	}
 	if cfg.JSON {
 		err = writeJSON(stdout, res)
 	} else {

@@ -214,7 +214,7 @@ func runBroadcast(ctx context.Context, b *bench) *result {
 		logs:     make([]*msgLog, cfg.Conns),
 		recvs:    make([]*receiver, cfg.Conns),
 		local:    make([]int32, nRooms),
-		delivery: newLatencyRecorder(),
+		delivery: b.mainLat,
 		start:    make(chan struct{}),
 		stop:     make(chan struct{}),
 	}

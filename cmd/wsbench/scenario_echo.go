@@ -56,7 +56,7 @@ func runEcho(ctx context.Context, b *bench) *result {
 		b:     b,
 		pat:   newEchoPattern(b.cfg.Size, b.cfg.Text),
 		k:     b.cfg.Inflight,
-		rtt:   newLatencyRecorder(),
+		rtt:   b.mainLat,
 		start: make(chan struct{}),
 		stop:  make(chan struct{}),
 	}
