@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -43,13 +44,16 @@ type bench struct {
 	dropped     atomic.Int64 // connections that ended with an error
 	closedClean atomic.Int64 // connections that ended with a clean close handshake
 	ops         atomic.Int64 // the scenario's main counter (see progress)
+	tlsConns    atomic.Int64 // connections over TLS
+	tlsResumed  atomic.Int64 // of which resumed a TLS session
 
 	forced atomic.Bool // sockets are being closed by force: their errors are ours
 
-	mu       sync.Mutex
-	conns    []*wsConn // open connections, for the closing phase
-	byIdx    []*wsConn // the same by connection number (nil: did not open)
-	warnings []string
+	mu        sync.Mutex
+	conns     []*wsConn // open connections, for the closing phase
+	byIdx     []*wsConn // the same by connection number (nil: did not open)
+	warnings  []string
+	protocols map[string]int64 // subprotocols selected by the server ("" none)
 }
 
 // snapshot returns the counters for a progress line or the parent.
@@ -81,15 +85,16 @@ func (b *bench) warn(msg string) {
 // source addresses ips (none: the kernel's choice).
 func newBench(cfg *config, tgts []*target, slots []int, ips []net.IP) *bench {
 	b := &bench{
-		cfg:     cfg,
-		tgts:    tgts,
-		procs:   1,
-		slots:   slots,
-		srcIPs:  ips,
-		dialers: newDialers(ips, cfg.Timeout),
-		errs:    newErrorCounter(),
-		connLat: newLatencyRecorder(),
-		mainLat: newLatencyRecorder(),
+		cfg:       cfg,
+		tgts:      tgts,
+		procs:     1,
+		slots:     slots,
+		srcIPs:    ips,
+		dialers:   newDialers(ips, cfg.Timeout),
+		errs:      newErrorCounter(),
+		connLat:   newLatencyRecorder(),
+		mainLat:   newLatencyRecorder(),
+		protocols: map[string]int64{},
 	}
 	b.rooms = []string{""}
 	if cfg.Scenario == scBroadcast && cfg.Rooms > 0 {
@@ -146,6 +151,17 @@ func (b *bench) dialShift(ctx context.Context, i, pos, hint, shift int) (*wsConn
 	b.connLat.record(hint, time.Since(t0))
 	b.opened.Add(1)
 	b.open.Add(1)
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		b.tlsConns.Add(1)
+		if tc.ConnectionState().DidResume {
+			b.tlsResumed.Add(1)
+		}
+	}
+	if len(b.cfg.protocols) > 0 {
+		b.mu.Lock()
+		b.protocols[c.protocol]++
+		b.mu.Unlock()
+	}
 	return c, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/pires/go-proxyproto"
 
 	"github.com/wsloop/wsloop/wsproto"
 )
@@ -88,12 +91,16 @@ const deflateOffer = "permessage-deflate; server_no_context_takeover; client_no_
 // dialOptions are the settings shared by the connections to one endpoint
 // (a target address and request path).
 type dialOptions struct {
-	addr     string
-	timeout  time.Duration
-	readBuf  int
-	maxMsg   int64
-	deflate  bool   // permessage-deflate offered
-	reqStart string // request line and fixed headers, up to the key header
+	addr      string
+	timeout   time.Duration
+	readBuf   int
+	maxMsg    int64
+	deflate   bool        // permessage-deflate offered
+	protocols []string    // subprotocols offered
+	tls       *tls.Config // wss://
+	proxy     byte        // PROXY protocol version to send first: 1, 2, or 0 for none
+	proxySrc  *addrCycle  // the PROXY header's source addresses; nil: the socket's own
+	reqStart  string      // request line and fixed headers, up to the key header
 }
 
 func newDialOptions(t *target, requestURI string, cfg *config) *dialOptions {
@@ -103,19 +110,53 @@ func newDialOptions(t *target, requestURI string, cfg *config) *dialOptions {
 	if cfg.Compress {
 		b.WriteString("Sec-WebSocket-Extensions: " + deflateOffer + "\r\n")
 	}
+	if len(cfg.protocols) > 0 {
+		b.WriteString("Sec-WebSocket-Protocol: " + strings.Join(cfg.protocols, ", ") + "\r\n")
+	}
 	for _, h := range cfg.Headers {
 		b.WriteString(h)
 		b.WriteString("\r\n")
 	}
 	b.WriteString("Sec-WebSocket-Key: ")
-	return &dialOptions{
-		addr:     t.addr,
-		timeout:  cfg.Timeout,
-		readBuf:  cfg.ReadBuf,
-		maxMsg:   cfg.maxMessage(),
-		deflate:  cfg.Compress,
-		reqStart: b.String(),
+	o := &dialOptions{
+		addr:      t.addr,
+		timeout:   cfg.Timeout,
+		readBuf:   cfg.ReadBuf,
+		maxMsg:    cfg.maxMessage(),
+		deflate:   cfg.Compress,
+		protocols: cfg.protocols,
+		proxy:     cfg.proxyVersion,
+		proxySrc:  cfg.proxySrc,
+		reqStart:  b.String(),
 	}
+	if t.tls {
+		o.tls = cfg.tlsConfig(t.hostname)
+	}
+	return o
+}
+
+// addrCycle hands out addresses from a list in turn.
+type addrCycle struct {
+	ips  []net.IP
+	next atomic.Uint64
+}
+
+func (a *addrCycle) take() net.IP { return a.ips[(a.next.Add(1)-1)%uint64(len(a.ips))] }
+
+// writeProxyHeader sends the PROXY protocol header (v1 or v2) that a
+// proxy in front of the server would: from the socket's own address, or
+// from the next -proxy-src-addrs address with the socket's port.
+func writeProxyHeader(nc net.Conn, o *dialOptions) error {
+	src, dst := nc.LocalAddr(), nc.RemoteAddr()
+	if o.proxySrc != nil {
+		port := 0
+		if a, ok := src.(*net.TCPAddr); ok {
+			port = a.Port
+		}
+		src = &net.TCPAddr{IP: o.proxySrc.take(), Port: port}
+	}
+	_, err := proxyproto.HeaderProxyFromAddrs(o.proxy, src, dst).WriteTo(nc)
+	return err
 }
 
 // deflateState is what a connection that negotiated permessage-deflate
@@ -132,9 +173,10 @@ type deflateState struct {
 
 // wsConn is one client WebSocket connection.
 type wsConn struct {
-	nc      net.Conn
-	maxMsg  int64
-	deflate *deflateState // nil: not negotiated
+	nc       net.Conn
+	maxMsg   int64
+	deflate  *deflateState // nil: not negotiated
+	protocol string        // the subprotocol the server selected
 
 	// Owned by the reading goroutine.
 	rb     []byte // read buffer; rb[r:w] is unread
@@ -163,6 +205,24 @@ func dialWS(ctx context.Context, d *net.Dialer, o *dialOptions) (*wsConn, error)
 	nc, err := d.DialContext(ctx, "tcp", o.addr)
 	if err != nil {
 		return nil, &phaseError{phase: "dial", err: err}
+	}
+	if err := nc.SetDeadline(time.Now().Add(o.timeout)); err != nil {
+		nc.Close()
+		return nil, &phaseError{phase: "dial", err: err}
+	}
+	if o.proxy != 0 {
+		if err := writeProxyHeader(nc, o); err != nil {
+			nc.Close()
+			return nil, &phaseError{phase: "proxy", err: err}
+		}
+	}
+	if o.tls != nil {
+		tc := tls.Client(nc, o.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, &phaseError{phase: "tls", err: err}
+		}
+		nc = tc
 	}
 	c, err := clientHandshake(nc, o)
 	if err != nil {
@@ -209,6 +269,13 @@ func clientHandshake(nc net.Conn, o *dialOptions) (*wsConn, error) {
 			msg: fmt.Sprintf("wrong Sec-WebSocket-Accept %q, want %q", got, want)}
 	}
 	c := &wsConn{nc: nc, maxMsg: o.maxMsg, norm: o.readBuf}
+	if p := strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol")); p != "" {
+		if !slices.Contains(o.protocols, p) {
+			return nil, &handshakeError{kind: "handshake_bad_subprotocol",
+				msg: fmt.Sprintf("server selected subprotocol %q, offered %q", p, strings.Join(o.protocols, ", "))}
+		}
+		c.protocol = p
+	}
 	if exts := resp.Header.Values("Sec-WebSocket-Extensions"); len(exts) > 0 {
 		d, err := acceptDeflate(exts, o.deflate)
 		if err != nil {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +66,17 @@ type config struct {
 	ReconnDelay    time.Duration `json:"-"`
 	stages         []stage       // Stages parsed
 	Thresholds     []string      `json:"thresholds,omitempty"`
+	CA             string        `json:"ca,omitempty"`
+	Insecure       bool          `json:"insecure,omitempty"`
+	TLSResume      bool          `json:"tls_resume,omitempty"`
+	Subprotocols   string        `json:"subprotocols,omitempty"`
+	ProxyProtocol  string        `json:"proxy_protocol,omitempty"`
+	ProxySrcAddrs  string        `json:"proxy_src_addrs,omitempty"`
+	caPool         *x509.CertPool
+	protocols      []string   // Subprotocols split
+	proxyVersion   byte       // 1, 2 or 0
+	proxySrc       *addrCycle // ProxySrcAddrs parsed
+	sessions       tls.ClientSessionCache
 	Series         string        `json:"series,omitempty"`
 	SeriesInterval time.Duration `json:"-"`
 	Chart          string        `json:"chart,omitempty"`
@@ -268,7 +282,13 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 2*time.Second, "how long to wait for the server's close frame and TCP close at the end")
 	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "echo, broadcast: after -duration, how long to wait for outstanding echoes / deliveries")
 	fs.DurationVar(&cfg.Settle, "settle", 200*time.Millisecond, "broadcast: pause between the last connection opening and the first publish")
-	fs.Var((*headerList)(&cfg.Headers), "header", "extra upgrade request header \"Name: value\" (repeatable)")
+	fs.Var((*headerList)(&cfg.Headers), "header", "extra upgrade request header \"Name: value\" (repeatable), e.g. -header 'Origin: https://example.com' -header 'Authorization: Bearer T'")
+	fs.StringVar(&cfg.Subprotocols, "subprotocol", "", "offer these subprotocols (Sec-WebSocket-Protocol), comma separated in order of preference; a server that selects another fails the handshake")
+	fs.StringVar(&cfg.CA, "ca", "", "wss://: verify the server's certificate with the CA certificates in this PEM file instead of the system's")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "wss://: do not verify the server's certificate")
+	fs.BoolVar(&cfg.TLSResume, "tls-resume", false, "wss://: resume TLS sessions across connections (as browsers do) instead of a full handshake each time")
+	fs.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header (v1 or v2), as a load balancer in front of the server would, before anything else on each connection")
+	fs.StringVar(&cfg.ProxySrcAddrs, "proxy-src-addrs", "", "with -proxy-protocol: claim these client addresses in the header, in turn (addresses, ranges and prefixes as for -src-addrs); default: each socket's own")
 	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "exit 1 when the run has more errors than this (with -threshold, only if given)")
 	fs.Var((*thresholdList)(&cfg.Thresholds), "threshold", "pass/fail criterion METRIC OP VALUE, as in k6 (repeatable): p99<50ms, delivery.p(95)<=20ms, errors<0.1%, lost==0, deliveries_per_s>1000000, client_cpu<90; the run fails (exit 1) if one does not hold; see THRESHOLDS in -h")
 	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes at first; it doubles up to 16 KiB on connections whose reads fill it")
@@ -490,6 +510,9 @@ func (c *config) validate() error {
 	if m := maxTarget(c.stages); m > c.Conns {
 		return usagef("-stages go up to %d connections but -conns is %d (leave -conns out to take the stages' largest target)", m, c.Conns)
 	}
+	if err := c.validateTransport(); err != nil {
+		return err
+	}
 	c.thresholds = nil
 	for _, expr := range c.Thresholds {
 		t, err := parseThreshold(expr, c.Scenario)
@@ -513,6 +536,79 @@ func (c *config) validate() error {
 	c.DrainS = c.Drain.Seconds()
 	c.SettleS = c.Settle.Seconds()
 	return nil
+}
+
+// validateTransport checks the TLS, subprotocol and PROXY protocol flags.
+func (c *config) validateTransport() error {
+	secure := false
+	for _, u := range c.URLs {
+		secure = secure || strings.HasPrefix(strings.ToLower(u), "wss:")
+	}
+	switch {
+	case c.CA != "" && c.Insecure:
+		return usagef("-ca and -insecure: choose one (verify with that CA, or do not verify)")
+	case !secure && (c.CA != "" || c.Insecure || c.TLSResume):
+		return usagef("-ca, -insecure and -tls-resume are for wss:// URLs")
+	}
+	c.caPool = nil
+	if c.CA != "" {
+		pem, err := os.ReadFile(c.CA)
+		if err != nil {
+			return usagef("-ca: %v", err)
+		}
+		c.caPool = x509.NewCertPool()
+		if !c.caPool.AppendCertsFromPEM(pem) {
+			return usagef("-ca %s: no PEM certificate in it", c.CA)
+		}
+	}
+	c.sessions = nil
+	if c.TLSResume {
+		c.sessions = tls.NewLRUClientSessionCache(max(c.Conns, 64))
+	}
+	c.protocols = nil
+	if c.Subprotocols != "" {
+		for p := range strings.SplitSeq(c.Subprotocols, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
+				return usagef("-subprotocol %q: want tokens separated by commas, e.g. chat,superchat", c.Subprotocols)
+			}
+			c.protocols = append(c.protocols, p)
+		}
+	}
+	switch c.ProxyProtocol {
+	case "":
+		c.proxyVersion = 0
+	case "v1", "1":
+		c.proxyVersion = 1
+	case "v2", "2":
+		c.proxyVersion = 2
+	default:
+		return usagef("-proxy-protocol %q: want v1 or v2", c.ProxyProtocol)
+	}
+	c.proxySrc = nil
+	if c.ProxySrcAddrs != "" {
+		if c.proxyVersion == 0 {
+			return usagef("-proxy-src-addrs needs -proxy-protocol")
+		}
+		ips, err := parseSrcAddrs(c.ProxySrcAddrs)
+		if err != nil {
+			return usagef("-proxy-src-addrs %q: %v", c.ProxySrcAddrs, err)
+		}
+		c.proxySrc = &addrCycle{ips: ips}
+	}
+	return nil
+}
+
+// tlsConfig is the TLS client configuration for a wss:// target.
+func (c *config) tlsConfig(serverName string) *tls.Config {
+	return &tls.Config{
+		ServerName:         serverName,
+		RootCAs:            c.caPool, // nil: the system's
+		InsecureSkipVerify: c.Insecure,
+		NextProtos:         []string{"http/1.1"},
+		ClientSessionCache: c.sessions,
+		MinVersion:         tls.VersionTLS12,
+	}
 }
 
 // maxMessage is the largest message the client accepts from the server.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +44,23 @@ func errorKind(err error) string {
 	switch {
 	case errors.As(err, &he):
 		return he.kind
+	case phase == "tls":
+		var (
+			cv *tls.CertificateVerificationError
+			rh tls.RecordHeaderError
+			ae tls.AlertError
+			ua x509.UnknownAuthorityError
+			hn x509.HostnameError
+			ci x509.CertificateInvalidError
+		)
+		switch {
+		case errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci):
+			return "tls_bad_certificate"
+		case errors.As(err, &rh):
+			return "tls_not_tls"
+		case errors.As(err, &ae):
+			return "tls_alert"
+		}
 	case errors.As(err, &ce):
 		return fmt.Sprintf("server_close_%d", ce.code)
 	case errors.As(err, &pe):
@@ -71,8 +90,11 @@ func errorKind(err error) string {
 	default:
 		base = "other"
 	}
-	if phase == "handshake" && base != "other" {
+	switch {
+	case phase == "handshake" && base != "other":
 		return "handshake_" + base
+	case phase == "tls" || phase == "proxy":
+		return phase + "_" + base
 	}
 	if phase == "" && base == "eof" {
 		return "server_closed" // TCP closed without a close frame
@@ -86,15 +108,17 @@ func isReset(err error) bool {
 
 // kindHints explain error kinds that have a known remedy.
 var kindHints = map[string]string{
-	"fd_limit":         "out of file descriptors: raise ulimit -n or run several wsbench processes",
-	"addr_unavailable": "out of ephemeral ports or source address not configured: use more -src-ips (loopback) or fewer connections",
-	"addr_in_use":      "out of ephemeral ports: use more -src-ips (loopback) or fewer connections",
-	"refused":          "nothing listening, or the server's accept backlog is full",
-	"timeout":          "no answer within -timeout: server overloaded or backlog full",
-	kindMismatch:       "the echo differed from what was sent",
-	kindReordered:      "the server changed the order of one publisher's messages",
-	kindMisrouted:      "the server delivered a message to a client outside the publisher's room",
-	kindCloseTimeout:   "the server did not answer the close frame within -close-timeout",
+	"fd_limit":            "out of file descriptors: raise ulimit -n or run several wsbench processes",
+	"tls_bad_certificate": "the server's certificate did not verify: give its CA with -ca, or -insecure",
+	"tls_not_tls":         "the server did not answer TLS: a ws:// server behind a wss:// URL?",
+	"addr_unavailable":    "out of ephemeral ports or source address not configured: use more -src-ips (loopback) or fewer connections",
+	"addr_in_use":         "out of ephemeral ports: use more -src-ips (loopback) or fewer connections",
+	"refused":             "nothing listening, or the server's accept backlog is full",
+	"timeout":             "no answer within -timeout: server overloaded or backlog full",
+	kindMismatch:          "the echo differed from what was sent",
+	kindReordered:         "the server changed the order of one publisher's messages",
+	kindMisrouted:         "the server delivered a message to a client outside the publisher's room",
+	kindCloseTimeout:      "the server did not answer the close frame within -close-timeout",
 }
 
 // errorCounter counts errors by kind and keeps one example message per kind.

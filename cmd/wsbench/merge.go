@@ -201,6 +201,14 @@ func mergeConns(dst, c *connResult) {
 	dst.HeldAtEnd += c.HeldAtEnd
 	dst.Dropped += c.Dropped
 	dst.ClosedClean += c.ClosedClean
+	dst.TLS += c.TLS
+	dst.TLSResumed += c.TLSResumed
+	for p, n := range c.Subprotocols {
+		if dst.Subprotocols == nil {
+			dst.Subprotocols = map[string]int64{}
+		}
+		dst.Subprotocols[p] += n
+	}
 }
 
 func mergePopulation(dst, p *populationResult) {

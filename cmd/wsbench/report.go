@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -53,6 +54,11 @@ type connResult struct {
 	HeldAtEnd   int64   `json:"held_at_end,omitzero"` // connect: still open when -hold ended
 	Dropped     int64   `json:"dropped"`              // ended with an error (server close, reset, no close reply...)
 	ClosedClean int64   `json:"closed_clean"`         // ended with a clean close handshake
+	TLS         int64   `json:"tls,omitzero"`         // opened over TLS (wss://)
+	TLSResumed  int64   `json:"tls_resumed,omitzero"` // of which resumed a TLS session
+	// Subprotocols counts the subprotocols the server selected ("" for
+	// none), when -subprotocol offered some.
+	Subprotocols map[string]int64 `json:"subprotocols,omitempty"`
 }
 
 type echoResult struct {
@@ -159,7 +165,14 @@ func (r *result) fillConnections(b *bench, openTime time.Duration) {
 		OpenS:       round3(openTime.Seconds()),
 		Dropped:     b.dropped.Load(),
 		ClosedClean: b.closedClean.Load(),
+		TLS:         b.tlsConns.Load(),
+		TLSResumed:  b.tlsResumed.Load(),
 	}
+	b.mu.Lock()
+	if len(b.protocols) > 0 {
+		r.Connections.Subprotocols = maps.Clone(b.protocols)
+	}
+	b.mu.Unlock()
 	if s := openTime.Seconds(); s > 0 {
 		r.Connections.OpenPerS = round3(float64(r.Connections.Opened) / s)
 	}
@@ -226,6 +239,12 @@ func writeTable(w io.Writer, r *result) error {
 			field("held", "%d open when -hold %v ended", c.HeldAtEnd, p.Hold)
 		}
 		field("closed", "%d cleanly, %d dropped or unclean", c.ClosedClean, c.Dropped)
+	}
+	if c.TLS > 0 {
+		field("tls", "%d connections over TLS, %d resumed a session", c.TLS, c.TLSResumed)
+	}
+	if len(c.Subprotocols) > 0 {
+		field("subprotocols", "%v (\"\": none selected)", c.Subprotocols)
 	}
 	if e := r.Echo; e != nil {
 		field("messages", "sent %d, received %d in %.3fs", e.Sent, e.Received, e.WindowS)

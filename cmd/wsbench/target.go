@@ -12,6 +12,8 @@ import (
 // target is the server being tested.
 type target struct {
 	url        string
+	tls        bool   // wss://
+	hostname   string // the URL's host without port: the TLS server name
 	host       string // Host header value: host[:port] as in the URL
 	requestURI string // path?query
 	addr       string // ip:port that is dialed
@@ -26,11 +28,9 @@ func parseTargetURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("bad -url %q: %v", raw, err)
 	}
 	switch strings.ToLower(u.Scheme) {
-	case "ws":
-	case "wss", "https":
-		return nil, fmt.Errorf("bad -url %q: TLS (wss://) is not supported, use a ws:// URL", raw)
+	case "ws", "wss":
 	default:
-		return nil, fmt.Errorf("bad -url %q: want a ws://host:port/path URL", raw)
+		return nil, fmt.Errorf("bad -url %q: want a ws://host:port/path or wss://host:port/path URL", raw)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("bad -url %q: no host", raw)
@@ -67,9 +67,13 @@ func resolveTarget(ctx context.Context, raw string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
+	secure := strings.EqualFold(u.Scheme, "wss")
 	port := u.Port()
 	if port == "" {
 		port = "80"
+		if secure {
+			port = "443"
+		}
 	}
 	ip := net.ParseIP(u.Hostname())
 	if ip == nil {
@@ -98,6 +102,8 @@ func resolveTarget(ctx context.Context, raw string) (*target, error) {
 	}
 	return &target{
 		url:        raw,
+		tls:        secure,
+		hostname:   u.Hostname(),
 		host:       u.Host,
 		requestURI: uri,
 		addr:       net.JoinHostPort(ip.String(), port),
