@@ -81,6 +81,10 @@ type worker struct {
 	s        *Server
 	buf      []byte // read buffer, lent to decoding for one turn
 	inflated []byte // inflated message, lent to OnMessage
+	// iov is flushLocked's list of buffers for one writev. It lives here
+	// because a transport's writev is an interface call, through which a
+	// local array would escape: one heap allocation per flush.
+	iov [maxIovecs][]byte
 }
 
 // maxKeptInflateBuffer is the largest inflate buffer a worker keeps for the
@@ -172,7 +176,7 @@ func (w *worker) turn(c *Client) {
 
 	c.mu.Lock()
 	c.catchUpLocked()
-	if err := c.flushLocked(); err != nil {
+	if err := c.flushLocked(&w.iov); err != nil {
 		c.mu.Unlock()
 		w.finish(c, fmt.Errorf("%w: %v", ErrConnectionLost, err))
 		return
@@ -412,22 +416,23 @@ func (w *worker) closeNow(c *Client, code ws.StatusCode, reason string) {
 	if !c.closeSent {
 		c.queueCloseLocked(code, reason)
 	}
-	c.flushLocked()
+	c.flushLocked(&w.iov)
 	c.mu.Unlock()
 	w.finish(c, nil)
 }
 
 // flushLocked writes queued output until it is all gone or the socket's
-// buffer is full. c.mu must be held.
-func (c *Client) flushLocked() error {
+// buffer is full, listing the buffers in iov (the worker's). c.mu must be
+// held.
+func (c *Client) flushLocked(iov *[maxIovecs][]byte) error {
 	c.writeBlocked = false
-	var iov [maxIovecs][]byte
 	for len(c.out) > 0 {
 		k := 0
 		for ; k < len(c.out) && k < maxIovecs; k++ {
 			iov[k] = c.out[k].b[c.out[k].off:]
 		}
 		n, err := c.writev(iov[:k])
+		clear(iov[:k]) // keep no queued bytes alive
 		if err == errWouldBlock {
 			c.writeBlocked = true
 			if c.writeStall.Load() == 0 {
