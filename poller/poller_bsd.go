@@ -4,6 +4,7 @@ package poller
 
 import (
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,6 +12,13 @@ import (
 // Poller is a kqueue, waited on through the Go runtime's poller.
 type Poller struct {
 	w *waiter
+
+	// Add and Remove run kevent in ctl, a function made once, with its
+	// arguments in these fields, so that a registration allocates nothing.
+	mu      sync.Mutex
+	changes [2]unix.Kevent_t // guarded by mu
+	err     error            // guarded by mu
+	ctl     func(kq uintptr)
 }
 
 // New creates a Poller.
@@ -25,33 +33,35 @@ func New() (*Poller, error) {
 		unix.Close(kq)
 		return nil, err
 	}
-	return &Poller{w: w}, nil
+	p := &Poller{w: w}
+	p.ctl = func(kq uintptr) {
+		_, p.err = unix.Kevent(int(kq), p.changes[:], nil, nil)
+	}
+	return p, nil
 }
 
 // Add registers fd for edge-triggered read, write and hangup events.
 func (p *Poller) Add(fd int) error {
-	changes := []unix.Kevent_t{
-		{Ident: uint64(fd), Filter: unix.EVFILT_READ, Flags: unix.EV_ADD | unix.EV_CLEAR},
-		{Ident: uint64(fd), Filter: unix.EVFILT_WRITE, Flags: unix.EV_ADD | unix.EV_CLEAR},
-	}
-	return p.change(changes)
+	return p.change(fd, unix.EV_ADD|unix.EV_CLEAR)
 }
 
 // Remove stops watching fd. Closing a descriptor removes it too; Remove is
 // for descriptors that stay open.
 func (p *Poller) Remove(fd int) error {
-	changes := []unix.Kevent_t{
-		{Ident: uint64(fd), Filter: unix.EVFILT_READ, Flags: unix.EV_DELETE},
-		{Ident: uint64(fd), Filter: unix.EVFILT_WRITE, Flags: unix.EV_DELETE},
-	}
-	return p.change(changes)
+	return p.change(fd, unix.EV_DELETE)
 }
 
-func (p *Poller) change(changes []unix.Kevent_t) error {
-	return p.w.control(func(kq int) error {
-		_, err := unix.Kevent(kq, changes, nil, nil)
-		return os.NewSyscallError("kevent", err)
-	})
+func (p *Poller) change(fd int, flags uint16) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.changes = [2]unix.Kevent_t{
+		{Ident: uint64(fd), Filter: unix.EVFILT_READ, Flags: flags},
+		{Ident: uint64(fd), Filter: unix.EVFILT_WRITE, Flags: flags},
+	}
+	if err := p.w.control(p.ctl); err != nil {
+		return err
+	}
+	return os.NewSyscallError("kevent", p.err)
 }
 
 // Wait waits for events and calls fn once per ready descriptor and filter,
@@ -60,15 +70,10 @@ func (p *Poller) change(changes []unix.Kevent_t) error {
 func (p *Poller) Wait(fn func(fd int, ev Event)) error {
 	events := make([]unix.Kevent_t, maxEvents)
 	var zero unix.Timespec
-	for {
-		n, err := p.w.wait(func(kq int) (int, error) {
-			return unix.Kevent(kq, nil, events, &zero)
-		})
+	err := p.w.run(func(kq int) (int, error) {
+		n, err := unix.Kevent(kq, nil, events, &zero)
 		if err != nil {
-			if err == ErrClosed {
-				return err
-			}
-			return os.NewSyscallError("kevent", err)
+			return 0, err
 		}
 		for i := 0; i < n; i++ {
 			e := &events[i]
@@ -84,7 +89,12 @@ func (p *Poller) Wait(fn func(fd int, ev Event)) error {
 			}
 			fn(int(e.Ident), ev)
 		}
+		return n, nil
+	})
+	if err == ErrClosed {
+		return err
 	}
+	return os.NewSyscallError("kevent", err)
 }
 
 // Close makes Wait return ErrClosed and releases the kqueue. Descriptors

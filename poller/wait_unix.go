@@ -37,28 +37,45 @@ func newWaiter(fd int, name string) (*waiter, error) {
 	return &waiter{file: f, raw: raw}, nil
 }
 
-// wait calls collect, which must not block, until it reports events, and
-// parks between calls while the queue is empty.
-func (w *waiter) wait(collect func(fd int) (n int, err error)) (int, error) {
-	var n int
+// run calls collect, which must not block, to take the events waiting in
+// the queue, until it returns an error or the waiter is closed. It parks
+// in the runtime's poller once collect found the queue drained (fewer
+// than maxEvents events): events added after that make the queue's
+// descriptor readable again, and the runtime remembers that even while
+// collect is still handling the last batch, so no collect is needed just
+// to see the queue empty. The whole wait is one RawConn.Read, because
+// each new Read forgets a readiness the runtime saw before it.
+func (w *waiter) run(collect func(fd int) (n int, err error)) error {
 	var cerr error
 	err := w.raw.Read(func(fd uintptr) bool {
-		n, cerr = collect(int(fd))
-		return n > 0 || (cerr != nil && cerr != unix.EINTR)
+		for {
+			n, err := collect(int(fd))
+			switch {
+			case err == unix.EINTR:
+			case err != nil:
+				cerr = err
+				return true
+			case n < maxEvents:
+				return false
+			}
+		}
 	})
-	if err != nil {
-		return 0, w.closedOr(err)
+	if cerr != nil && !w.closed.Load() {
+		return cerr
 	}
-	return n, cerr
+	if err == nil {
+		err = ErrClosed
+	}
+	return w.closedOr(err)
 }
 
 // control runs fn with the queue's descriptor, which stays open meanwhile.
-func (w *waiter) control(fn func(fd int) error) error {
-	var ferr error
-	if err := w.raw.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+// fn is made once by its Poller, so that a call allocates nothing.
+func (w *waiter) control(fn func(fd uintptr)) error {
+	if err := w.raw.Control(fn); err != nil {
 		return w.closedOr(err)
 	}
-	return ferr
+	return nil
 }
 
 // close closes the queue; a wait under way returns ErrClosed.
