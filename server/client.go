@@ -40,25 +40,23 @@ type Client struct {
 	id   uint64
 	srv  *Server
 	addr netip.AddrPort // the client's address, kept by value: no allocation per client
-	fd   int32
+	// tr carries the client's bytes when it is not a plain descriptor.
+	tr transport
+	fd int32
 
 	// deflate is the permessage-deflate mode negotiated in the handshake.
 	deflate deflateMode
 	// isListener marks the entry that stands for a listening socket.
 	isListener bool
-	// tr carries the client's bytes when it is not a plain descriptor.
-	tr transport
+
+	listed    bool // upgraded: in Clients, Len and broadcasts; guarded by srv.mu
+	leftRooms bool // the client is going: no more joins; guarded by srv.roomsMu
 
 	// Owned by the worker that has the client scheduled (c.sched): only it
-	// reads from the socket and touches these.
-	state    uint8           // stHandshake ... stOpen
-	hs       *handshakeState // the handshake, until OnNewClient returned
-	gotEOF   bool            // the peer closed its side of the TCP connection
-	hangup   bool            // the poller reported a hangup: read until gotEOF
-	gotClose bool            // the client's close frame arrived
-	joined   bool            // OnNewClient ran: OnClientLeft is owed
-	in       *[]byte         // input not yet decoded, in a pooled buffer; nil while none
-	dec      wsproto.Decoder
+	// reads from the socket and touches these (and state ... joined below).
+	hs  *handshakeState // the handshake, until OnNewClient returned
+	in  *[]byte         // input not yet decoded, in a pooled buffer; nil while none
+	dec wsproto.Decoder
 
 	// Times in unix nanoseconds on the server's coarse clock, read by the
 	// sweeper; 0 means none.
@@ -68,25 +66,32 @@ type Client struct {
 	pingedAt      atomic.Int64 // the sweeper last sent a keepalive ping
 	writeStall    atomic.Int64 // queued output stopped moving (0 while it moves)
 
+	// The one-byte fields sit together so that the struct has no padding:
+	// an idle client costs its size in memory, twice over with the
+	// garbage collector's headroom.
 	mu           sync.Mutex
-	sched        bool    // queued on or running on a worker; guarded by mu
-	reasons      uint8   // why it is scheduled; guarded by mu
-	writeBlocked bool    // the last write hit a full send buffer; guarded by mu
-	readPaused   bool    // reading waits for out to drain; guarded by mu
-	closeSent    bool    // a close frame is queued; no more messages; guarded by mu
-	closeAfter   bool    // end the client once out is written; guarded by mu
-	logPos       int64   // position in the broadcast log up to which out has it; guarded by mu
-	inLog        bool    // listed: logPos is valid; guarded by mu
-	aborting     bool    // needAbort is pending: no more messages; guarded by mu
-	dead         bool    // finished; guarded by mu
-	outBytes     int     // bytes in out; guarded by mu
-	out          []chunk // output not yet taken by the socket; nil when empty; guarded by mu
-	leftErr      error   // what OnClientLeft will be told; guarded by mu
+	sched        bool  // queued on or running on a worker; guarded by mu
+	reasons      uint8 // why it is scheduled; guarded by mu
+	writeBlocked bool  // the last write hit a full send buffer; guarded by mu
+	readPaused   bool  // reading waits for out to drain; guarded by mu
+	closeSent    bool  // a close frame is queued; no more messages; guarded by mu
+	closeAfter   bool  // end the client once out is written; guarded by mu
+	inLog        bool  // listed: logPos is valid; guarded by mu
+	aborting     bool  // needAbort is pending: no more messages; guarded by mu
+	dead         bool  // finished; guarded by mu
 
-	listed bool // upgraded: in Clients, Len and broadcasts; guarded by srv.mu
+	state    uint8 // stHandshake ... stOpen; owned by the worker, like hs
+	gotEOF   bool  // the peer closed its side of the TCP connection; owned by the worker
+	hangup   bool  // the poller reported a hangup: read until gotEOF; owned by the worker
+	gotClose bool  // the client's close frame arrived; owned by the worker
+	joined   bool  // OnNewClient ran: OnClientLeft is owed; owned by the worker
 
-	rooms     []membership // rooms joined; guarded by srv.roomsMu
-	leftRooms bool         // the client is going: no more joins; guarded by srv.roomsMu
+	logPos   int64   // position in the broadcast log up to which out has it; guarded by mu
+	outBytes int     // bytes in out; guarded by mu
+	out      []chunk // output not yet taken by the socket; nil when empty; guarded by mu
+	leftErr  error   // what OnClientLeft will be told; guarded by mu
+
+	rooms []membership // rooms joined; guarded by srv.roomsMu
 }
 
 // chunk is a piece of queued output: b[off:] is still to be written. A
