@@ -18,6 +18,7 @@ const linger = 500e6 // nanoseconds
 // in the socket; gone, that the client ended.
 func (w *worker) handshake(c *Client, r *uint8) (more, gone bool) {
 	s := w.s
+	*r &^= needRead // this turn's read is the handshake's; upgrade decides on another
 	switch c.state {
 	case stAuth:
 		if *r&needAuthed == 0 {
@@ -135,7 +136,7 @@ func (w *worker) authenticated(c *Client, r *uint8) bool {
 // upgrade opens a client whose request passed every check: the 101 is
 // queued, the client is listed, and the turn goes on (r) to OnNewClient
 // and the frames that came with the request. It reports whether input is
-// waiting.
+// waiting in the socket (it never knows of any).
 func (w *worker) upgrade(c *Client, r *uint8) bool {
 	s := w.s
 	if s.state.Load() != serving {
@@ -145,8 +146,14 @@ func (w *worker) upgrade(c *Client, r *uint8) bool {
 	c.readDeadline.Store(0)
 	c.open(c.hs, nil)
 	s.list(c)
-	*r |= needOpen | needRead | needFlush
-	return c.in != nil
+	*r |= needOpen | needFlush
+	if c.in != nil {
+		// Frames came with the request. Otherwise the socket was read
+		// until it had nothing more: reading again would only find that
+		// out once more, and new bytes raise an event.
+		*r |= needRead
+	}
+	return false
 }
 
 // refuse answers a handshake with an HTTP error: the response is queued,

@@ -806,12 +806,19 @@ func (s *Server) register(c *Client) error {
 	}
 	s.live.Add(1)
 	c.mu.Lock()
-	if open {
+	switch {
+	case open:
 		c.reasons |= needOpen | needRead | needFlush // the 101 is queued
-	} else {
+		s.runq.push(c)
+	case fd < 0 || c.reasons != 0:
 		c.reasons |= needRead
+		s.runq.push(c)
+	default:
+		// A new connection's request is usually not there yet: the
+		// poller says when it is (registering reports bytes that came
+		// before), which saves a read that would find nothing.
+		c.sched = false
 	}
-	s.runq.push(c)
 	c.mu.Unlock()
 	if shutting && open {
 		c.Close(ws.StatusGoingAway, "server shutting down")
