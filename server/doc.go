@@ -14,12 +14,17 @@
 //
 // # How it works
 //
-// Each accepted connection gets a goroutine only for its handshake, which
-// github.com/gobwas/ws parses without copying. Once upgraded, the socket
-// leaves the Go runtime: its descriptor is duplicated, the net.Conn closed,
-// and the descriptor registered, edge-triggered, with the package poller
-// (epoll or kqueue). From then on an idle client is a descriptor and a
-// few hundred bytes: no goroutine, no buffer, no compression state.
+// Serve registers a listening socket with the package poller (epoll or
+// kqueue, edge-triggered), and the workers accept its connections and
+// register each once, for its whole life. A request is read as it arrives
+// and github.com/gobwas/ws parses it without copying, so a handshake in
+// progress is its bytes and nothing else, and an idle client is a
+// descriptor and a few hundred bytes: no goroutine, no buffer, no
+// compression state. TLS (ServeTLS), listeners without a descriptor and
+// connections taken from an http.Server (Upgrade, ServeHTTP) have a
+// goroutine for their handshake and then join the same workers; without a
+// poller (Windows), or without a descriptor to take, a reader and a writer
+// goroutine stand in for it.
 //
 // A small pool of workers (GOMAXPROCS by default) serves clients whose
 // socket is readable: a worker reads what is there in one call, decodes
