@@ -7,8 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +36,9 @@ const (
 	perSrcIPConns = 20000
 	// maxProcs bounds -procs.
 	maxProcs = 256
+	// maxMessagesTotal bounds -messages times the publishers: the records
+	// of every message are kept for the report.
+	maxMessagesTotal = 100_000_000
 )
 
 // config holds the parsed and validated command line.
@@ -77,22 +83,23 @@ type config struct {
 	proxyVersion   byte       // 1, 2 or 0
 	proxySrc       *addrCycle // ProxySrcAddrs parsed
 	sessions       tls.ClientSessionCache
-	Series         string        `json:"series,omitempty"`
-	SeriesInterval time.Duration `json:"-"`
-	Chart          string        `json:"chart,omitempty"`
-	thresholds     []*threshold  // Thresholds parsed
-	maxErrorsSet   bool          // -max-errors was given
-	Timeout        time.Duration `json:"-"`
-	CloseTimeout   time.Duration `json:"-"`
-	Drain          time.Duration `json:"-"`
-	Settle         time.Duration `json:"-"`
-	Headers        []string      `json:"headers,omitempty"`
-	MaxErrors      int64         `json:"max_errors"`
-	ReadBuf        int           `json:"read_buffer"`
-	JSON           bool          `json:"-"`
-	CPUProfile     string        `json:"-"`
-	Quiet          bool          `json:"-"`
-	Interval       time.Duration `json:"-"`
+	Series         string          `json:"series,omitempty"`
+	SeriesInterval time.Duration   `json:"-"`
+	Chart          string          `json:"chart,omitempty"`
+	thresholds     []*threshold    // Thresholds parsed
+	maxErrorsSet   bool            // -max-errors was given
+	set            map[string]bool // the flags given
+	Timeout        time.Duration   `json:"-"`
+	CloseTimeout   time.Duration   `json:"-"`
+	Drain          time.Duration   `json:"-"`
+	Settle         time.Duration   `json:"-"`
+	Headers        []string        `json:"headers,omitempty"`
+	MaxErrors      int64           `json:"max_errors"`
+	ReadBuf        int             `json:"read_buffer"`
+	JSON           bool            `json:"-"`
+	CPUProfile     string          `json:"-"`
+	Quiet          bool            `json:"-"`
+	Interval       time.Duration   `json:"-"`
 
 	// Durations as seconds for the JSON report.
 	HoldS         float64 `json:"hold_s"`
@@ -112,128 +119,6 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-const usageText = `wsbench - load tester for WebSocket servers (ws:// URLs)
-
-Usage:
-  wsbench SCENARIO -url ws://HOST:PORT/PATH [flags]
-  wsbench -scenario SCENARIO -url ws://HOST:PORT/PATH [flags]
-
-Scenarios:
-  connect    open -conns connections, -concurrency dials at a time (at most
-             -connect-rate per second), hold them idle for -hold, then close
-             them. Reports time and rate to open them, dial latency and
-             failures by kind (refused, timeout, handshake_status_N, reset,
-             fd_limit, addr_unavailable, ...). With -stages the count follows
-             a ramp (k6's stages: 30s:10000,60s:10000,10s:0 is up to 10,000
-             in 30 s, 60 s there, down in 10 s); -churn replaces that many
-             connections a second; -reconnect brings back the clients a
-             server sends away with 1001, 1012 (a drain) or 1013, after a
-             random delay up to -reconnect-delay and to the next -url if
-             there are several: reports reconnects, their latency (from the
-             server's close to the new connection) and closes by code, which
-             are then not errors.
-  echo       -conns connections each keep -inflight messages of -size bytes
-             in flight for -duration against an echo server. Every echo is
-             checked (order, length, content); mismatches are errors.
-             Reports messages/s, bytes/s and round-trip latency.
-  broadcast  -conns connections all receive; some also publish. With
-             -messages N each publisher sends N messages as fast as its
-             socket takes them (flat out) and the run ends when every
-             delivery arrived (or nothing came for -drain); without it they
-             publish at -rate msg/s for -duration. The server must send each
-             message to every client of the publisher's room, publisher
-             included. -rooms R spreads the clients over R rooms through
-             -room-path (/room/r0, /room/r1, ...; connection i joins room
-             i mod R) and -publishers counts per room ("all": every member).
-             Messages carry publisher, sequence number and send time (-size
-             >= 24, or 44 with -text). Every delivery is checked per receiver
-             and per publisher: lost, duplicated, reordered, misrouted (to
-             another room) and corrupt deliveries are errors. Reports
-             deliveries/s (all deliveries / time from the first send to the
-             last receipt), per-delivery latency, send-to-last-receipt latency
-             per message and wsbench's own CPU while publishing.
-  handshake  -conns workers repeatedly connect, upgrade and close (close frame
-             1000) for -duration. Reports upgrades/s and handshake latency.
-
-Thresholds:
-  -threshold 'METRIC OP VALUE' (repeatable) is a pass/fail criterion, as in
-  k6; the run fails (exit 1) if one does not hold, and the report lists
-  each with what was observed. OP is <, <=, >, >=, == or !=.
-  Latencies: p50, p90, p99, p99.9, p(N), min, max, mean (avg), med, of the
-    scenario's main latency (echo rtt, broadcast last_receipt, connect
-    connect, handshake handshake) or of a named one: delivery.p99,
-    connect.max, reconnect.p99. VALUE is a duration (50ms, 1.5s, 200us);
-    a bare number is milliseconds.
-  Counts: errors, failed, opened, dropped; echo: lost (missing echoes),
-    mismatches; broadcast: lost, duplicates, reordered, misrouted,
-    corrupt, complete, deliveries; connect: reconnected, open_at_end.
-    VALUE is a number, or a percentage of the whole: errors of the
-    operations (dials, messages sent, expected deliveries), lost of the
-    expected deliveries, failed of the dials, reconnected of the closes.
-  Rates: rate (the scenario's main one), deliveries_per_s,
-    published_per_s, msgs_per_s, bytes_per_s, open_per_s, upgrades_per_s.
-  CPU: client_cpu, client_cpu_publishing (wsbench's own, % of one core).
-  With thresholds, -max-errors only counts if given.
-  Examples: -threshold 'p99<50ms' -threshold 'errors<0.1%'
-            -threshold 'lost==0' -threshold 'client_cpu<90'
-
-Many connections:
-  One process holds as many connections as its open-file limit allows
-  (ulimit -n; 20,000 on some machines). -procs N starts N wsbench processes
-  from the same executable, each holding its share under its own limit, and
-  merges what they report into one report: counts added up, latency
-  histograms merged exactly (not averaged), each process's share and CPU
-  listed. Without -procs, as many as the limit needs are started. A room
-  stays in one process when there are at least as many rooms as processes;
-  otherwise rooms span processes and the parent adds up every message's
-  receipts. For loopback targets each process binds its own source
-  addresses (127.0.0.2 up, -src-ips); elsewhere give them with -src-addrs.
-  A run the limits cannot allow is refused before it starts (exit 2).
-  -url takes several targets, separated by commas: connections take them in
-  turn.
-
-Flags:
-`
-
-const usageExamples = `
-Examples:
-  wsbench connect -url ws://127.0.0.1:9001/ -conns 10000 -concurrency 200 -hold 10s
-  wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
-  wsbench echo -url ws://127.0.0.1:9001/ -conns 100 -inflight 8 -size 4096 -text -json
-  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -publishers 4 -rate 50 -duration 10s
-  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -messages 1000
-  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -publishers 20 -messages 100
-  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 19800 -rooms 990 -publishers all -messages 200
-  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -messages 1000 -compress -text -size 1024
-  wsbench handshake -url ws://127.0.0.1:9001/ -conns 16 -duration 5s
-  wsbench connect -url ws://127.0.0.1:9001/,ws://127.0.0.1:9002/,ws://127.0.0.1:9003/ -conns 50000 -hold 30s
-  wsbench connect -url ws://127.0.0.1:9001/ -stages 30s:10000,60s:10000,10s:0 -connect-rate 1000
-  wsbench connect -url ws://127.0.0.1:9001/ -conns 5000 -churn 100 -hold 60s
-  wsbench connect -url ws://127.0.0.1:9001/,ws://127.0.0.1:9002/ -conns 10000 -reconnect -hold 60s
-  wsbench broadcast -url ws://127.0.0.1:9001/ -conns 50000 -procs 3 -rate 1 -duration 30s
-  go run ./cmd/wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s
-
-Output:
-  A table on stdout, or one JSON object with -json (scenario, params, counts,
-  rates, latency percentiles in microseconds, errors by kind, client CPU use,
-  thresholds, each process's share). Progress goes to stderr: a
-  self-updating line on a terminal, one line per -interval otherwise,
-  nothing with -quiet. -series FILE writes the run over time, a point per
-  -series-interval (t, open, opened, failed, ops, rate, errors, samples,
-  p50_us, p99_us, max_us: ops are what the scenario counts, latency is that
-  interval's own), as CSV (FILE.csv) or JSON lines; -chart FILE.svg draws
-  it.
-
-Exit status:
-  0  success.
-  1  the run failed: a -threshold did not hold, or it had more than
-     -max-errors errors (echo mismatches, failed dials, lost broadcasts,
-     unexpected closes, ...); the report's last line says why.
-  2  bad usage: a flag's value, or a run the limits cannot allow (open
-     files per process, ephemeral ports per source address), refused
-     before it starts.
-`
-
 // headerList collects repeated -header flags.
 type headerList []string
 
@@ -242,8 +127,19 @@ func (h *headerList) String() string { return strings.Join(*h, ", ") }
 func (h *headerList) Set(v string) error {
 	name, value, ok := strings.Cut(v, ":")
 	name = strings.TrimSpace(name)
-	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+	if !ok || name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f }) ||
+		strings.ContainsFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
 		return fmt.Errorf("want \"Name: value\", got %q", v)
+	}
+	switch strings.ToLower(name) {
+	case "host":
+		return fmt.Errorf("%s: wsbench sends the Host of -url", name)
+	case "upgrade", "connection", "sec-websocket-key", "sec-websocket-version":
+		return fmt.Errorf("%s: wsbench sends this handshake header itself", name)
+	case "sec-websocket-extensions":
+		return fmt.Errorf("%s: use -compress", name)
+	case "sec-websocket-protocol":
+		return fmt.Errorf("%s: use -subprotocol", name)
 	}
 	*h = append(*h, name+": "+strings.TrimSpace(value))
 	return nil
@@ -252,63 +148,54 @@ func (h *headerList) Set(v string) error {
 func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("wsbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by run, usage by printUsage
-	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: connect, echo, broadcast or handshake (or give it as the first argument)")
-	fs.StringVar(&cfg.URL, "url", "", "server URL, ws://host:port/path (required); several, separated by commas, spread the connections over them")
-	fs.IntVar(&cfg.Conns, "conns", 100, "number of connections (handshake: number of concurrent workers)")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "how many dials+upgrades run at the same time while opening connections")
-	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "connect: how long to hold the connections open")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "echo, broadcast, handshake: how long to send")
-	fs.IntVar(&cfg.Inflight, "inflight", 1, "echo: messages in flight per connection")
-	fs.IntVar(&cfg.Size, "size", 64, "echo, broadcast: message size in bytes")
-	fs.BoolVar(&cfg.Text, "text", false, "echo, broadcast: send text messages (printable ASCII) instead of binary")
+	fs.StringVar(&cfg.Scenario, "scenario", "", "the `scenario`: connect, echo, broadcast or handshake (or give it as the first argument)")
+	fs.StringVar(&cfg.URL, "url", "", "the server's `URL`, ws://host:port/path or wss://host:port/path (required); several, separated by commas, share the connections in turn")
+	fs.IntVar(&cfg.Conns, "conns", 100, "`N` connections (handshake: concurrent workers)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "at most `N` dials (TCP, TLS and upgrade) under way at once")
+	fs.DurationVar(&cfg.Hold, "hold", 5*time.Second, "connect: how long to hold the connections open (with -churn or -reconnect: how long the run lasts)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "echo, broadcast (without -messages), handshake: how long to send")
+	fs.IntVar(&cfg.Inflight, "inflight", 1, "echo: `N` messages in flight per connection")
+	fs.IntVar(&cfg.Size, "size", 64, "echo, broadcast: message size in `bytes`")
+	fs.BoolVar(&cfg.Text, "text", false, "echo, broadcast: text messages (words of ASCII letters) instead of binary")
 	cfg.Publishers = publishers{n: 1}
-	fs.Var(&cfg.Publishers, "publishers", "broadcast: how many of the connections publish, or \"all\"; with -rooms, how many in each room")
-	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: messages per second per publisher; 0 = as fast as the socket takes them (the default with -messages)")
-	fs.IntVar(&cfg.Messages, "messages", 0, "broadcast: each publisher sends this many messages, then the run waits for every delivery; 0 = publish for -duration")
-	fs.IntVar(&cfg.Rooms, "rooms", 0, "broadcast: spread the connections over this many rooms (connection i joins room i mod N through -room-path); 0 = everyone on -url's path")
-	fs.StringVar(&cfg.RoomPath, "room-path", "/room/{room}", "broadcast: request path (and query) of a room; {room} is replaced by the room's name, r0, r1, ...")
-	fs.IntVar(&cfg.Batch, "batch", 16<<10, "broadcast, flat out: a publisher writes its messages in batches of up to this many bytes (one write each); 0 = one write per message")
-	fs.BoolVar(&cfg.Compress, "compress", false, "offer permessage-deflate (no context takeover); if the server accepts, every message is sent compressed")
-	fs.BoolVar(&cfg.InflateEach, "inflate-each", false, "broadcast with -compress: inflate every delivery, instead of each distinct compressed message once (identical bytes are checked once)")
-	fs.IntVar(&cfg.SrcIPs, "src-ips", -1, "loopback targets: spread connections over this many source addresses 127.0.0.2, 127.0.0.3, ... (divided among the -procs processes); -1 = one per 20000 connections of each process on Linux (kernel's choice elsewhere), 0 = let the kernel choose")
-	fs.StringVar(&cfg.SrcAddrs, "src-addrs", "", "bind connections to these local addresses, dealt out among the -procs processes: addresses, ranges FIRST-LAST and prefixes ADDR/BITS, comma separated (e.g. 10.0.0.0/24 or 127.0.1.1-127.0.1.40); overrides -src-ips")
-	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 0, "open at most this many connections per second (an arrival rate, over every process); 0 = as fast as -concurrency allows")
-	fs.StringVar(&cfg.Stages, "stages", "", "connect: connection count over time, DURATION:TARGET,... (e.g. 30s:10000,60s:10000,10s:0): each stage moves linearly from the previous target (0 at first) to its own; replaces -hold; -conns defaults to the largest target")
-	fs.Float64Var(&cfg.Churn, "churn", 0, "connect: close this many connections per second (the oldest first) and open new ones in their place, keeping the count")
-	fs.BoolVar(&cfg.Reconnect, "reconnect", false, "connect: reconnect clients the server closes with 1001 (going away), 1012 (service restart) or 1013 (try again later), after a random delay up to -reconnect-delay; such closes are counted, not errors")
-	fs.DurationVar(&cfg.ReconnDelay, "reconnect-delay", time.Second, "connect with -reconnect: the longest random delay before a reconnect (jitter spreads a reconnect storm); 0 = at once")
-	fs.IntVar(&cfg.Procs, "procs", 0, "run this many wsbench processes that share the connections, each under its own open-file limit, and merge their reports; 0 = as many as the open-file limit needs")
-	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "timeout for TCP connect plus the HTTP upgrade")
-	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 2*time.Second, "how long to wait for the server's close frame and TCP close at the end")
-	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "echo, broadcast: after -duration, how long to wait for outstanding echoes / deliveries")
-	fs.DurationVar(&cfg.Settle, "settle", 200*time.Millisecond, "broadcast: pause between the last connection opening and the first publish")
-	fs.Var((*headerList)(&cfg.Headers), "header", "extra upgrade request header \"Name: value\" (repeatable), e.g. -header 'Origin: https://example.com' -header 'Authorization: Bearer T'")
-	fs.StringVar(&cfg.Subprotocols, "subprotocol", "", "offer these subprotocols (Sec-WebSocket-Protocol), comma separated in order of preference; a server that selects another fails the handshake")
-	fs.StringVar(&cfg.CA, "ca", "", "wss://: verify the server's certificate with the CA certificates in this PEM file instead of the system's")
+	fs.Var(&cfg.Publishers, "publishers", "broadcast: `N` of the connections publish, or \"all\"; with -rooms, N in each room")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcast: `messages` per second per publisher; 0 = as fast as the socket takes them (the default with -messages)")
+	fs.IntVar(&cfg.Messages, "messages", 0, "broadcast: each publisher sends `N` messages, then the run waits for every delivery; 0 = publish for -duration")
+	fs.IntVar(&cfg.Rooms, "rooms", 0, "broadcast: spread the connections over `N` rooms (connection i joins room i mod N through -room-path); 0 = everyone on -url's path")
+	fs.StringVar(&cfg.RoomPath, "room-path", "/room/{room}", "broadcast: the request `path` (and query) of a room; {room} is replaced by its name, r0, r1, ...")
+	fs.IntVar(&cfg.Batch, "batch", 16<<10, "broadcast, flat out: a publisher writes its messages in batches of up to this many `bytes`, one write each; 0 = one write per message")
+	fs.BoolVar(&cfg.Compress, "compress", false, "offer permessage-deflate (no context takeover either way); where the server accepts, messages are sent compressed")
+	fs.BoolVar(&cfg.InflateEach, "inflate-each", false, "broadcast with -compress: inflate every delivery, instead of each distinct compressed message once (identical bytes hold identical messages)")
+	fs.IntVar(&cfg.SrcIPs, "src-ips", -1, "loopback targets: bind the connections to `N` source addresses 127.0.0.2, 127.0.0.3, ..., dealt out among the processes; -1 = one per 20,000 connections of each process (Linux; the kernel's choice elsewhere), 0 = the kernel's choice")
+	fs.StringVar(&cfg.SrcAddrs, "src-addrs", "", "bind the connections to these local `addresses`, dealt out among the processes: addresses, ranges FIRST-LAST and prefixes ADDR/BITS, comma separated (10.0.0.0/24, 127.0.1.1-127.0.1.40); overrides -src-ips")
+	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 0, "open at most `N` connections per second (an arrival rate, over all processes); 0 = as fast as -concurrency allows")
+	fs.StringVar(&cfg.Stages, "stages", "", "connect: the connection count over time, `DURATION:TARGET,...` (30s:10000,60s:10000,10s:0); each stage moves in a straight line from the previous target (0 at first) to its own; replaces -hold; -conns defaults to the largest target")
+	fs.Float64Var(&cfg.Churn, "churn", 0, "connect: close `N` connections per second (the oldest first) and open new ones in their place")
+	fs.BoolVar(&cfg.Reconnect, "reconnect", false, "connect: reconnect the clients the server closes with 1001 (going away), 1012 (service restart) or 1013 (try again later), after a random delay up to -reconnect-delay, to the next -url; such closes are counted, not errors")
+	fs.DurationVar(&cfg.ReconnDelay, "reconnect-delay", time.Second, "connect with -reconnect: the longest random delay before a reconnect (jitter spreads a storm); 0 = at once")
+	fs.IntVar(&cfg.Procs, "procs", 0, "spread the run over `N` wsbench processes; 0 = as many as the open-file limit needs")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "the longest a dial may take: TCP connect, PROXY header, TLS handshake and HTTP upgrade")
+	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", 2*time.Second, "how long to wait for the server's close frame, and then its TCP close, at the end")
+	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "echo: how long to wait for the echoes still due after -duration; broadcast: the run ends when nothing was sent or received for this long")
+	fs.DurationVar(&cfg.Settle, "settle", 200*time.Millisecond, "broadcast: pause between the last connection opening and the first publish (time for the server to seat everyone in their rooms)")
+	fs.Var((*headerList)(&cfg.Headers), "header", "add `\"Name: value\"` to the upgrade request (repeatable): -header 'Origin: https://example.com' -header 'Authorization: Bearer T'")
+	fs.StringVar(&cfg.Subprotocols, "subprotocol", "", "offer these `subprotocols` (Sec-WebSocket-Protocol), comma separated, most wanted first; a server that selects another fails the handshake")
+	fs.StringVar(&cfg.CA, "ca", "", "wss://: verify the server's certificate with the CA certificates in this PEM `file` instead of the system's")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "wss://: do not verify the server's certificate")
-	fs.BoolVar(&cfg.TLSResume, "tls-resume", false, "wss://: resume TLS sessions across connections (as browsers do) instead of a full handshake each time")
-	fs.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header (v1 or v2), as a load balancer in front of the server would, before anything else on each connection")
-	fs.StringVar(&cfg.ProxySrcAddrs, "proxy-src-addrs", "", "with -proxy-protocol: claim these client addresses in the header, in turn (addresses, ranges and prefixes as for -src-addrs); default: each socket's own")
-	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "exit 1 when the run has more errors than this (with -threshold, only if given)")
-	fs.Var((*thresholdList)(&cfg.Thresholds), "threshold", "pass/fail criterion METRIC OP VALUE, as in k6 (repeatable): p99<50ms, delivery.p(95)<=20ms, errors<0.1%, lost==0, deliveries_per_s>1000000, client_cpu<90; the run fails (exit 1) if one does not hold; see THRESHOLDS in -h")
-	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "per-connection read buffer in bytes at first; it doubles up to 16 KiB on connections whose reads fill it")
-	fs.BoolVar(&cfg.JSON, "json", false, "write the results as one JSON object to stdout")
-	fs.StringVar(&cfg.Series, "series", "", "write the run over time to this file, one point per -series-interval (connections open, opened, failed, operations and their rate, errors, latency p50/p99/max of the interval): CSV if the name ends in .csv, JSON lines otherwise")
+	fs.BoolVar(&cfg.TLSResume, "tls-resume", false, "wss://: resume TLS sessions (as browsers do) instead of a full handshake for each connection")
+	fs.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "", "send a PROXY protocol header of this `version`, v1 or v2, first on each connection, as a load balancer in front of the server would")
+	fs.StringVar(&cfg.ProxySrcAddrs, "proxy-src-addrs", "", "with -proxy-protocol: claim these client `addresses` in the header, in turn (as for -src-addrs); default: each socket's own")
+	fs.Int64Var(&cfg.MaxErrors, "max-errors", 0, "fail (exit 1) when the run has more than `N` errors; with -threshold, only if given")
+	fs.Var((*thresholdList)(&cfg.Thresholds), "threshold", "a pass/fail criterion `METRIC OP VALUE`, as in k6 (repeatable): p99<50ms, delivery.p(95)<=20ms, errors<0.1%, lost==0, deliveries_per_s>1e6, client_cpu<90; see THRESHOLDS")
+	fs.IntVar(&cfg.ReadBuf, "read-buffer", 1024, "each connection's read buffer at first, in `bytes`; it doubles up to 16 KiB on connections whose reads fill it")
+	fs.BoolVar(&cfg.JSON, "json", false, "write the report as one JSON object")
+	fs.StringVar(&cfg.Series, "series", "", "write the run over time to this `file`, a point per -series-interval: t, open, opened, failed, ops, rate, errors, samples, p50_us, p99_us, max_us (that interval's latency); CSV if the name ends in .csv, JSON lines otherwise")
 	fs.DurationVar(&cfg.SeriesInterval, "series-interval", time.Second, "the interval of -series and -chart")
-	fs.StringVar(&cfg.Chart, "chart", "", "draw the run over time as an SVG chart in this file (connections, rate and errors, latency)")
-	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write wsbench's own CPU profile to this file (to see where a saturated wsbench spends its time); with several processes, process N writes FILE.N")
-	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress output on stderr")
-	fs.DurationVar(&cfg.Interval, "interval", time.Second, "progress interval when stderr is not a terminal")
+	fs.StringVar(&cfg.Chart, "chart", "", "draw the run over time in this SVG `file`: connections open, rate, latency p50/p99, errors")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write wsbench's own CPU profile to this `file` (where a saturated wsbench spends its time); process N of several writes FILE.N")
+	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress on standard error")
+	fs.DurationVar(&cfg.Interval, "interval", time.Second, "how often progress is printed when standard error is not a terminal")
 	return fs
-}
-
-func printUsage(w io.Writer) {
-	var cfg config
-	fs := newFlagSet(&cfg, w)
-	fmt.Fprint(w, usageText)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fmt.Fprint(w, usageExamples)
 }
 
 // errHelp is returned by parseConfig for -h / -help.
@@ -347,6 +234,7 @@ func parseConfig(args []string) (*config, error) {
 		cfg.Rate = 0 // -messages means flat out unless a rate is asked for
 	}
 	cfg.maxErrorsSet = set["max-errors"]
+	cfg.set = set
 	if cfg.Stages != "" {
 		st, err := parseStages(cfg.Stages)
 		if err != nil {
@@ -430,8 +318,8 @@ func (c *config) validate() error {
 	switch {
 	case c.Conns < 1 || c.Conns > maxConns:
 		return usagef("-conns %d: want 1..%d", c.Conns, maxConns)
-	case c.Concurrency < 1:
-		return usagef("-concurrency %d: want at least 1", c.Concurrency)
+	case c.Concurrency < 1 || c.Concurrency > maxConns:
+		return usagef("-concurrency %d: want 1..%d", c.Concurrency, maxConns)
 	case c.Hold < 0:
 		return usagef("-hold %v: must not be negative", c.Hold)
 	case c.Duration <= 0:
@@ -440,8 +328,8 @@ func (c *config) validate() error {
 		return usagef("-inflight %d: want 1..%d", c.Inflight, 1<<16)
 	case c.Size < 1 || c.Size > maxMsgSize:
 		return usagef("-size %d: want 1..%d bytes", c.Size, maxMsgSize)
-	case c.Rate < 0:
-		return usagef("-rate %v: must not be negative (0 = as fast as possible)", c.Rate)
+	case c.Rate < 0 || math.IsInf(c.Rate, 0) || math.IsNaN(c.Rate):
+		return usagef("-rate %v: want a number of messages per second, or 0 (as fast as possible)", c.Rate)
 	case c.SrcIPs < -1 || c.SrcIPs > 65536:
 		return usagef("-src-ips %d: want -1 (auto), 0 (kernel's choice) or 1..65536", c.SrcIPs)
 	case c.Procs < 0 || c.Procs > maxProcs:
@@ -476,10 +364,20 @@ func (c *config) validate() error {
 			return usagef("-room-path %q: must contain {room}", c.RoomPath)
 		case c.Rooms > 0 && !strings.HasPrefix(c.RoomPath, "/"):
 			return usagef("-room-path %q: must start with /", c.RoomPath)
+		case strings.ContainsFunc(c.RoomPath, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			return usagef("-room-path %q: no spaces or control characters (escape them: %%20)", c.RoomPath)
 		case c.InflateEach && !c.Compress:
 			return usagef("-inflate-each needs -compress")
 		}
 		perRoom := (c.Conns + rooms - 1) / rooms
+		pubs := int64(min(c.Publishers.n, perRoom)) * int64(rooms)
+		if c.Publishers.all {
+			pubs = int64(c.Conns)
+		}
+		if c.Messages > 0 && int64(c.Messages)*pubs > maxMessagesTotal {
+			return usagef("-messages %d from %d publishers: %d messages, but wsbench keeps 24 B for each and takes at most %d",
+				c.Messages, pubs, int64(c.Messages)*pubs, int64(maxMessagesTotal))
+		}
 		if !c.Publishers.all && (c.Publishers.n < 1 || c.Publishers.n > perRoom) {
 			if c.Rooms > 0 {
 				return usagef("-publishers %d: want 1..%d or all (publishers per room, among its %d members)", c.Publishers.n, perRoom, perRoom)
@@ -491,11 +389,11 @@ func (c *config) validate() error {
 				c.Size, bcastMinSize(false), bcastMinSize(true))
 		}
 	}
-	if c.ConnectRate < 0 {
-		return usagef("-connect-rate %v: must not be negative (0 = no limit)", c.ConnectRate)
+	if c.ConnectRate < 0 || math.IsInf(c.ConnectRate, 0) || math.IsNaN(c.ConnectRate) {
+		return usagef("-connect-rate %v: want a number of connections per second, or 0 (no limit)", c.ConnectRate)
 	}
-	if c.Churn < 0 {
-		return usagef("-churn %v: must not be negative", c.Churn)
+	if c.Churn < 0 || math.IsInf(c.Churn, 0) || math.IsNaN(c.Churn) {
+		return usagef("-churn %v: want a number of connections per second", c.Churn)
 	}
 	if c.ReconnDelay < 0 {
 		return usagef("-reconnect-delay %v: must not be negative", c.ReconnDelay)
@@ -509,6 +407,9 @@ func (c *config) validate() error {
 	}
 	if m := maxTarget(c.stages); m > c.Conns {
 		return usagef("-stages go up to %d connections but -conns is %d (leave -conns out to take the stages' largest target)", m, c.Conns)
+	}
+	if err := c.validateScope(); err != nil {
+		return err
 	}
 	if err := c.validateTransport(); err != nil {
 		return err
@@ -535,6 +436,59 @@ func (c *config) validate() error {
 	c.CloseTimeoutS = c.CloseTimeout.Seconds()
 	c.DrainS = c.Drain.Seconds()
 	c.SettleS = c.Settle.Seconds()
+	return nil
+}
+
+// flagScenarios are the scenarios a scenario-specific flag is for.
+var flagScenarios = map[string][]string{
+	"hold":            {scConnect},
+	"stages":          {scConnect},
+	"churn":           {scConnect},
+	"reconnect":       {scConnect},
+	"reconnect-delay": {scConnect},
+	"duration":        {scEcho, scBroadcast, scHandshake},
+	"inflight":        {scEcho},
+	"size":            {scEcho, scBroadcast},
+	"text":            {scEcho, scBroadcast},
+	"drain":           {scEcho, scBroadcast},
+	"publishers":      {scBroadcast},
+	"rate":            {scBroadcast},
+	"messages":        {scBroadcast},
+	"rooms":           {scBroadcast},
+	"room-path":       {scBroadcast},
+	"batch":           {scBroadcast},
+	"settle":          {scBroadcast},
+	"inflate-each":    {scBroadcast},
+	"connect-rate":    {scConnect, scEcho, scBroadcast},
+}
+
+// validateScope refuses flags given to a scenario they do nothing for,
+// rather than ignoring them.
+func (c *config) validateScope() error {
+	for _, name := range slices.Sorted(maps.Keys(flagScenarios)) {
+		if sc := flagScenarios[name]; c.set[name] && !slices.Contains(sc, c.Scenario) {
+			return usagef("-%s is for the %s scenario%s, not %s", name, strings.Join(sc, ", "), map[bool]string{true: "s", false: ""}[len(sc) > 1], c.Scenario)
+		}
+	}
+	switch {
+	case c.Scenario == scBroadcast && c.Messages > 0 && c.set["duration"]:
+		return usagef("-duration and -messages: with -messages the run ends when every delivery is in; give one of them")
+	case c.Scenario == scConnect && len(c.stages) > 0 && c.set["hold"]:
+		return usagef("-hold and -stages: the stages say how long the run lasts; give one of them")
+	case c.Rooms == 0 && c.set["room-path"]:
+		return usagef("-room-path needs -rooms")
+	}
+	for flagName, path := range map[string]string{"series": c.Series, "chart": c.Chart, "cpuprofile": c.CPUProfile} {
+		if path == "" || os.Getenv(childEnv) == "1" { // the parent checked
+			continue
+		}
+		// Found out now, not after the run: the file can be written.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return usagef("-%s: %v", flagName, err)
+		}
+		f.Close()
+	}
 	return nil
 }
 

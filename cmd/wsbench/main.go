@@ -1,36 +1,30 @@
-// Command wsbench is a load tester for any WebSocket server reachable over a
-// plain ws:// URL.
+// Command wsbench is a load tester for WebSocket servers, ws:// and wss://.
 //
-// It runs one of four scenarios against the server:
+// It drives one of four scenarios and checks every message:
 //
-//	connect    open -conns connections (-concurrency dials at a time), hold
-//	           them idle for -hold, then close them; reports how long opening
-//	           took, the rate, dial latency and failures by kind.
-//	echo       -conns connections each keep -inflight messages of -size bytes
-//	           in flight for -duration against an echo server; every echo is
-//	           checked byte for byte; reports messages/s, bytes/s and
-//	           round-trip latency percentiles.
-//	broadcast  -conns connections receive, -publishers of them also publish
-//	           at -rate msg/s each (0 = flat out); the server must deliver every
-//	           message to every connected client (publishers included); reports
-//	           deliveries/s, per-delivery latency, send-to-last-receipt latency
-//	           and lost/duplicate deliveries.
-//	handshake  -conns workers repeatedly connect, upgrade and close for
-//	           -duration; reports upgrades/s and handshake latency.
+//	connect    open connections and hold them idle; or, with -stages,
+//	           -churn and -reconnect, keep a count of them over time
+//	           (ramps, turnover, reconnect storms after a server drain).
+//	echo       keep messages in flight against an echo server; every echo
+//	           is checked for order, length and content.
+//	broadcast  publishers send to everyone (or to their room), at a rate or
+//	           flat out (-messages); every delivery is checked per receiver
+//	           and publisher: lost, duplicated, reordered, misrouted.
+//	handshake  connect, upgrade and close over and over.
 //
-// The client is a small WebSocket implementation on raw net.Conn (see
-// client.go): masked frames with random masks, pongs for pings, a 1000 close
-// frame at the end and a short wait for the server's close. One goroutine (two
-// for echo senders) runs per connection with small buffers, so tens of
-// thousands of connections fit in one process; the open-file limit is checked
-// before the run starts. For loopback targets, client sockets are spread over
-// source addresses 127.0.0.2, 127.0.0.3, ... so that each source address needs
-// at most ~20000 ephemeral ports.
+// Latencies go to HDR histograms. A run past one process's open-file
+// limit is spread over several wsbench processes (-procs) that report as
+// one, histograms merged exactly. -threshold makes a run a pass/fail gate
+// as in k6; -series and -chart record it over time. wsbench reports its
+// own CPU, so that a saturated load generator is seen for what it is.
 //
-// Results are printed as a table, or as one JSON object with -json. The exit
-// status is 0 on success, 1 when the run had more errors than -max-errors and
-// 2 for bad usage (including asking for more connections than the open-file
-// limit allows). Run "wsbench -h" for flags and examples.
+//	wsbench broadcast -url ws://127.0.0.1:9001/ -conns 2000 -messages 1000
+//	wsbench echo -url wss://example.com/ws -conns 1000 -threshold 'p99<50ms'
+//
+// The client is a small WebSocket implementation on net.Conn (client.go):
+// masked frames, pongs for pings, permessage-deflate when offered, frames
+// decoded in place from a read buffer. Run "wsbench -h" for the manual:
+// every option, the thresholds, examples and exit statuses.
 package main
 
 import (

@@ -50,6 +50,7 @@ type msgLog struct {
 
 func newMsgLog(expect int) *msgLog {
 	l := &msgLog{}
+	expect = min(expect, 1<<20) // more are added as they come
 	cs := make([]*[recChunk]msgRec, 0, (expect+recChunk-1)/recChunk)
 	for range cap(cs) {
 		cs = append(cs, new([recChunk]msgRec))

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"io"
 	"net"
 	"runtime"
 	"slices"
@@ -290,6 +292,29 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-proxy-src-addrs", "10.0.0.1"}, "needs -proxy-protocol"},
 		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-subprotocol", "a b"}, "-subprotocol"},
 		{[]string{"echo", "-url", "ftp://127.0.0.1:9/"}, "wss://"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-messages", "10"}, "-messages is for the broadcast scenario, not echo"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:9/", "-size", "10"}, "-size is for the echo, broadcast scenarios"},
+		{[]string{"handshake", "-url", "ws://127.0.0.1:9/", "-connect-rate", "10"}, "-connect-rate"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-messages", "10", "-duration", "1s"}, "give one of them"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:9/", "-stages", "1s:5", "-hold", "1s"}, "give one of them"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:9/", "-stages", "1s:5", "-conns", "2"}, "-conns is 2"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:9/", "-stages", "5"}, "DURATION:TARGET"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-room-path", "/r/{room}"}, "needs -rooms"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-rooms", "2", "-room-path", "/r/"}, "{room}"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-publishers", "some"}, "all"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-inflate-each"}, "needs -compress"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-series", "/nonexistent/dir/run.csv"}, "-series"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-threshold", "p99<<5"}, "-threshold"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-procs", "-1"}, "-procs"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-src-addrs", "10.0.0.9-10.0.0.1"}, "-src-addrs"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:9/", "-churn", "-1"}, "-churn"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-series-interval", "1ms"}, "-series-interval"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-header", "Host: example.com"}, "Host of -url"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-header", "Sec-WebSocket-Protocol: x"}, "use -subprotocol"},
+		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-header", "X-A: b\x01"}, "Name: value"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-rate", "inf"}, "-rate"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-rooms", "2", "-room-path", "/room/{room} HTTP/1.0"}, "no spaces"},
+		{[]string{"broadcast", "-url", "ws://127.0.0.1:9/", "-conns", "1000", "-publishers", "all", "-messages", "1000000"}, "at most"},
 		{[]string{"echo", "-url", "ws://127.0.0.1:99999/"}, "port"},
 		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-conns", "0"}, "-conns 0"},
 		{[]string{"echo", "-url", "ws://127.0.0.1:9/", "-size", "-5"}, "-size"},
@@ -313,9 +338,33 @@ func TestHelp(t *testing.T) {
 	if code := run([]string{"-h"}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"Scenarios:", "-conns", "Examples:", "go run ./cmd/wsbench echo -url ws://127.0.0.1:9001/ -conns 1000 -size 64 -duration 10s"} {
-		if !strings.Contains(stdout.String(), want) {
+	out := stdout.String()
+	for _, want := range []string{"NAME", "SYNOPSIS", "DESCRIPTION", "SCENARIOS", "OPTIONS", "THRESHOLDS", "EXAMPLES", "OUTPUT", "EXIT STATUS",
+		"    -url URL\n", "    -stages DURATION:TARGET,...\n", "(default 100)"} {
+		if !strings.Contains(out, want) {
 			t.Errorf("usage does not contain %q", want)
+		}
+	}
+	// Every flag is in exactly one group, and every group's flag exists.
+	var cfg config
+	fs := newFlagSet(&cfg, io.Discard)
+	listed := map[string]int{}
+	for _, g := range optionGroups {
+		for _, name := range g.names {
+			listed[name]++
+			if fs.Lookup(name) == nil {
+				t.Errorf("group %q lists -%s, which is no flag", g.title, name)
+			}
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if listed[f.Name] != 1 {
+			t.Errorf("-%s is listed %d times in the options", f.Name, listed[f.Name])
+		}
+	})
+	for i, line := range strings.Split(out, "\n") {
+		if len([]rune(line)) > 80 {
+			t.Errorf("line %d is %d characters long: %q", i+1, len([]rune(line)), line)
 		}
 	}
 }
