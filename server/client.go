@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/gobwas/ws"
@@ -58,13 +57,13 @@ type Client struct {
 	in  *[]byte         // input not yet decoded, in a pooled buffer; nil while none
 	dec wsproto.Decoder
 
-	// Times in unix nanoseconds on the server's coarse clock, read by the
-	// sweeper; 0 means none.
-	closeDeadline atomic.Int64 // the client must answer our close frame by then
-	readDeadline  atomic.Int64 // the client must finish its incomplete frame by then
-	lastSeen      atomic.Int64 // bytes last arrived from the client
-	pingedAt      atomic.Int64 // the sweeper last sent a keepalive ping
-	writeStall    atomic.Int64 // queued output stopped moving (0 while it moves)
+	// Times in ticks of the server's coarse clock (see Server.now), read by
+	// the sweeper; 0 means none.
+	closeDeadline atomic.Uint32 // the client must answer our close frame by then
+	readDeadline  atomic.Uint32 // the client must finish its handshake or incomplete frame by then
+	lastSeen      atomic.Uint32 // bytes last arrived from the client
+	pingedAt      atomic.Uint32 // the sweeper last sent a keepalive ping
+	writeStall    atomic.Uint32 // queued output stopped moving (0 while it moves)
 
 	// The one-byte fields sit together so that the struct has no padding:
 	// an idle client costs its size in memory, twice over with the
@@ -91,7 +90,7 @@ type Client struct {
 	out      []chunk // output not yet taken by the socket; nil when empty; guarded by mu
 	leftErr  error   // what OnClientLeft will be told; guarded by mu
 
-	rooms []membership // rooms joined; guarded by srv.roomsMu
+	rooms *[]membership // rooms joined, nil while none (one pointer for an idle client); guarded by srv.roomsMu
 }
 
 // chunk is a piece of queued output: b[off:] is still to be written. A
@@ -153,7 +152,7 @@ func (c *Client) Close(code ws.StatusCode, reason string) error {
 		return ErrClientClosed
 	}
 	c.queueCloseLocked(code, reason)
-	c.closeDeadline.Store(time.Now().Add(c.srv.closeTimeout()).UnixNano())
+	c.closeDeadline.Store(c.srv.deadline(c.srv.closeTimeout()))
 	return nil
 }
 

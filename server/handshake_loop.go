@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"time"
 )
 
 // linger bounds the time a refused client has to read its response before
 // the connection is closed.
-const linger = 500e6 // nanoseconds
+const linger = 500 * time.Millisecond
 
 // handshake advances a client whose opening handshake is not done. It
 // reads what arrived, and once the request head is complete answers it:
@@ -162,7 +163,7 @@ func (w *worker) upgrade(c *Client, r *uint8) bool {
 func (w *worker) refuse(c *Client, resp []byte) {
 	c.state = stLinger
 	c.releaseInput()
-	c.readDeadline.Store(w.s.clock.Load() + linger)
+	c.readDeadline.Store(w.s.deadline(linger))
 	c.mu.Lock()
 	c.out = append(c.out, chunk{b: resp})
 	c.outBytes += len(resp)

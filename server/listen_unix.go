@@ -265,7 +265,7 @@ func (s *Server) adopt(fd int, sa unix.Sockaddr) {
 	}
 	c := &Client{id: s.nextID.Add(1), srv: s, fd: int32(fd), addr: addr, state: stHandshake,
 		hs: &handshakeState{req: &Request{}}}
-	c.readDeadline.Store(s.clock.Load() + int64(s.handshakeTimeout()))
+	c.readDeadline.Store(s.deadline(s.handshakeTimeout()))
 	if err := s.register(c); err != nil {
 		unix.Close(fd)
 	}

@@ -226,7 +226,7 @@ func (w *worker) read(c *Client) (more bool, err error) {
 		c.gotEOF = true
 	}
 	if n > 0 {
-		c.lastSeen.Store(w.s.clock.Load())
+		c.lastSeen.Store(w.s.now())
 	}
 	data := w.buf[:n]
 	if c.in != nil {
@@ -252,7 +252,7 @@ func (w *worker) read(c *Client) (more bool, err error) {
 	// within ReadTimeout of its start; trickling bytes does not extend it.
 	if c.in != nil || c.dec.Buffered() > 0 {
 		if c.readDeadline.Load() == 0 {
-			c.readDeadline.Store(w.s.clock.Load() + int64(w.s.readTimeout()))
+			c.readDeadline.Store(w.s.deadline(w.s.readTimeout()))
 		}
 	} else if c.readDeadline.Load() != 0 {
 		c.readDeadline.Store(0)
@@ -436,7 +436,7 @@ func (c *Client) flushLocked(iov *[maxIovecs][]byte) error {
 		if err == errWouldBlock {
 			c.writeBlocked = true
 			if c.writeStall.Load() == 0 {
-				c.writeStall.Store(c.srv.clock.Load())
+				c.writeStall.Store(c.srv.now())
 			}
 			return nil
 		}
@@ -476,7 +476,7 @@ func (c *Client) flushLocked(iov *[maxIovecs][]byte) error {
 		if _, err := c.tr.writev(nil); err == errWouldBlock {
 			c.writeBlocked = true
 			if c.writeStall.Load() == 0 {
-				c.writeStall.Store(c.srv.clock.Load())
+				c.writeStall.Store(c.srv.now())
 			}
 			return nil
 		} else if err != nil {

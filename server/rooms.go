@@ -41,7 +41,7 @@ func (c *Client) Join(name string) error {
 	if c.leftRooms {
 		return ErrClientClosed
 	}
-	for _, m := range c.rooms {
+	for _, m := range c.joinedRooms() {
 		if m.r.name == name {
 			return nil
 		}
@@ -55,7 +55,7 @@ func (c *Client) Join(name string) error {
 		s.rooms[name] = r
 		s.roomChanged(name)
 	}
-	c.rooms = append(c.rooms, membership{r: r, i: len(r.members)})
+	c.setRooms(append(c.joinedRooms(), membership{r: r, i: len(r.members)}))
 	r.members = append(r.members, c)
 	return nil
 }
@@ -65,7 +65,7 @@ func (c *Client) Leave(name string) {
 	s := c.srv
 	s.roomsMu.Lock()
 	defer s.roomsMu.Unlock()
-	for k, m := range c.rooms {
+	for k, m := range c.joinedRooms() {
 		if m.r.name == name {
 			s.removeMemberLocked(c, k)
 			return
@@ -79,8 +79,8 @@ func (c *Client) Rooms() []string {
 	s := c.srv
 	s.roomsMu.RLock()
 	defer s.roomsMu.RUnlock()
-	names := make([]string, len(c.rooms))
-	for k, m := range c.rooms {
+	names := make([]string, len(c.joinedRooms()))
+	for k, m := range c.joinedRooms() {
 		names[k] = m.r.name
 	}
 	return names
@@ -92,25 +92,24 @@ func (s *Server) leaveAllRooms(c *Client) {
 	s.roomsMu.Lock()
 	defer s.roomsMu.Unlock()
 	c.leftRooms = true
-	for len(c.rooms) > 0 {
-		s.removeMemberLocked(c, len(c.rooms)-1)
+	for len(c.joinedRooms()) > 0 {
+		s.removeMemberLocked(c, len(c.joinedRooms())-1)
 	}
-	c.rooms = nil
 }
 
 // removeMemberLocked removes membership k of c: the last member of the room
 // takes c's place, and a room left empty is forgotten. s.roomsMu must be
 // held for writing.
 func (s *Server) removeMemberLocked(c *Client, k int) {
-	m := c.rooms[k]
+	m := c.joinedRooms()[k]
 	r := m.r
 	last := len(r.members) - 1
 	if m.i != last {
 		moved := r.members[last]
 		r.members[m.i] = moved
-		for j := range moved.rooms {
-			if moved.rooms[j].r == r {
-				moved.rooms[j].i = m.i
+		for j, mm := range moved.joinedRooms() {
+			if mm.r == r {
+				moved.joinedRooms()[j].i = m.i
 				break
 			}
 		}
@@ -121,10 +120,7 @@ func (s *Server) removeMemberLocked(c *Client, k int) {
 		delete(s.rooms, r.name)
 		s.roomChanged(r.name)
 	}
-	c.rooms = slices.Delete(c.rooms, k, k+1)
-	if len(c.rooms) == 0 {
-		c.rooms = nil
-	}
+	c.setRooms(slices.Delete(c.joinedRooms(), k, k+1))
 }
 
 // RoomLen returns the number of this server's clients in the named room.
@@ -179,4 +175,25 @@ func (s *Server) publish(name string, op ws.OpCode, payload []byte) {
 		return
 	}
 	s.fanOut(r.members, op, payload)
+}
+
+// joinedRooms is the client's memberships. s.roomsMu must be held.
+func (c *Client) joinedRooms() []membership {
+	if c.rooms == nil {
+		return nil
+	}
+	return *c.rooms
+}
+
+// setRooms replaces the client's memberships; a client in no room keeps
+// none, not even the slice. s.roomsMu must be held for writing.
+func (c *Client) setRooms(list []membership) {
+	switch {
+	case len(list) == 0:
+		c.rooms = nil
+	case c.rooms == nil:
+		c.rooms = &list
+	default:
+		*c.rooms = list
+	}
 }
