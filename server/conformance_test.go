@@ -12,19 +12,36 @@ import (
 var slowConformance = flag.Bool("conform.slow", false, "also run the 16 MiB cases of the conformance suite")
 
 // The Autobahn-equivalent suite (internal/conform) against the echo
-// server, with permessage-deflate on: every case must be OK. Informational
-// cases (7.1.6, 7.13.x) have no pass or fail.
+// server, with permessage-deflate on, over ws:// and over wss:// (the
+// server's own TLS on the event loop): every case must be OK.
+// Informational cases (7.1.6, 7.13.x) have no pass or fail.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the conformance suite takes half a minute")
 	}
+	for _, scheme := range []string{"ws", "wss"} {
+		t.Run(scheme, func(t *testing.T) {
+			t.Parallel() // mostly waiting for the cases' timers
+			testConformance(t, scheme)
+		})
+	}
+}
+
+func testConformance(t *testing.T, scheme string) {
 	srv := echoServer()
 	srv.Compression = true
 	srv.MaxMessageSize = 16 << 20
 	srv.Logger = quietLogger()
-	url := start(t, srv)
-
 	opts := conform.Options{Slow: *slowConformance}
+	var url string
+	if scheme == "wss" {
+		srv.TLSConfig = testTLS(t).server
+		url = "wss://" + startTLS(t, srv) + "/"
+		opts.TLS = clientTLS(t)
+	} else {
+		url = start(t, srv)
+	}
+
 	want := 500
 	if raceEnabled {
 		// Under the race detector the bulk cases (large messages, and

@@ -2,6 +2,12 @@
 // (package internal/conform) against an echo server.
 //
 //	go run ./cmd/wsconform -url ws://127.0.0.1:9001/ [-cases 1.*,2.*] [-exclude 9.*] [-slow] [-json]
+//	go run ./cmd/wsconform -url wss://127.0.0.1:9443/ [-ca cert.pem | -insecure]
+//
+// A wss:// URL is tested over TLS: the server's certificate is verified
+// against the system's roots, or against the PEM certificates in the file
+// given with -ca (a test CA, or a self-signed certificate), or not at all
+// with -insecure.
 //
 // It prints one table per group (case, verdict, close code, duration,
 // detail) and a summary of verdicts per group. With -json it prints the
@@ -11,6 +17,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -32,15 +40,17 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wsconform", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "ws://127.0.0.1:9001/", "`ws://` URL of the echo server under test")
+	url := fs.String("url", "ws://127.0.0.1:9001/", "`ws:// or wss://` URL of the echo server under test")
 	cases := fs.String("cases", "", "comma separated case `patterns` to run, e.g. 1.*,6.4.*,7.1.1 (default: all)")
 	exclude := fs.String("exclude", "", "comma separated case `patterns` to skip")
 	slow := fs.Bool("slow", false, "also run the 16 MiB cases of group 9 and the full message counts of groups 12/13")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	verbose := fs.Bool("v", false, "print the wire trace of every case that is not OK")
 	scale := fs.Float64("time-scale", 1, "multiply every wait of the suite by this `factor`")
+	caFile := fs.String("ca", "", "for a wss:// URL: trust the PEM certificates in this `file` (a test CA) instead of the system's roots")
+	insecure := fs.Bool("insecure", false, "for a wss:// URL: do not verify the server's certificate")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: wsconform -url ws://host:port/path [-cases patterns] [-exclude patterns] [-slow] [-json]\n\n")
+		fmt.Fprintf(stderr, "usage: wsconform -url ws[s]://host:port/path [-ca file | -insecure] [-cases patterns] [-exclude patterns] [-slow] [-json]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +72,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *scale <= 0 {
 		return bad("-time-scale must be > 0")
 	}
-	opts := conform.Options{Slow: *slow, TimeScale: *scale}
+	tlsCfg, err := clientTLS(*url, *caFile, *insecure)
+	if err != nil {
+		return bad("%v", err)
+	}
+	opts := conform.Options{Slow: *slow, TimeScale: *scale, TLS: tlsCfg}
 	if *cases != "" {
 		opts.Cases = []string{*cases}
 	}
@@ -131,6 +145,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// clientTLS is the TLS configuration that -ca and -insecure ask for: nil
+// (the system's roots) when neither is given. Both apply to wss:// URLs
+// only, and only one of them at a time.
+func clientTLS(url, caFile string, insecure bool) (*tls.Config, error) {
+	if caFile == "" && !insecure {
+		return nil, nil
+	}
+	if !strings.HasPrefix(url, "wss://") {
+		return nil, fmt.Errorf("-ca and -insecure are for wss:// URLs; -url is %s", url)
+	}
+	if insecure {
+		if caFile != "" {
+			return nil, errors.New("-ca and -insecure: give one of them")
+		}
+		return &tls.Config{InsecureSkipVerify: true}, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("-ca: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-ca %s: no PEM certificate in the file", caFile)
+	}
+	return &tls.Config{RootCAs: pool}, nil
 }
 
 func printTables(w io.Writer, cases []conform.Case, results []conform.Result, verbose bool) {

@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,10 +42,17 @@ func echoURL(t *testing.T, echo bool) string {
 }
 
 func TestFlags(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600)
 	for _, args := range [][]string{
 		{"-bogus"},
 		{"-url", "http://127.0.0.1:1/"},
-		{"-url", "wss://127.0.0.1:1/"},
+		{"-url", "https://127.0.0.1:1/"},
+		{"-url", "wss://127.0.0.1:1/", "-ca", filepath.Join(dir, "missing.pem")},
+		{"-url", "wss://127.0.0.1:1/", "-ca", notPEM},
+		{"-url", "wss://127.0.0.1:1/", "-ca", notPEM, "-insecure"},
+		{"-url", "ws://127.0.0.1:1/", "-insecure"},
 		{"-cases", "1.["},
 		{"-exclude", "["},
 		{"-cases", "99.*"},
@@ -91,5 +103,58 @@ func TestRunJSONFailing(t *testing.T) {
 	}
 	if len(doc.Results) != 1 || doc.Results[0].ID != "1.1.2" || doc.Results[0].Verdict != "FAILED" {
 		t.Errorf("%+v", doc.Results)
+	}
+}
+
+// tlsEchoURL is echoURL over TLS; it also returns the server's certificate
+// as a PEM file.
+func tlsEchoURL(t *testing.T) (url, caFile string) {
+	up := websocket.Upgrader{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, p, err := c.ReadMessage()
+			if err != nil || c.WriteMessage(mt, p) != nil {
+				return
+			}
+		}
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, block, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return "wss" + strings.TrimPrefix(srv.URL, "https") + "/", caFile
+}
+
+// wss:// URLs: the certificate is trusted with -ca or not checked with
+// -insecure; without either, the system's roots do not know it and every
+// case fails in its TLS handshake.
+func TestWSS(t *testing.T) {
+	url, caFile := tlsEchoURL(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-ca", caFile}, 0, "2 cases in"},
+		{[]string{"-insecure"}, 0, "2 cases in"},
+		{nil, 1, "TLS handshake"},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"-url", url, "-cases", "1.1.1,2.1", "-time-scale", "0.2"}, tc.args...)
+		if code := run(args, &out, &errOut); code != tc.code {
+			t.Errorf("%v: exit %d, want %d\n%s%s", tc.args, code, tc.code, out.String(), errOut.String())
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v: output lacks %q:\n%s", tc.args, tc.want, out.String())
+		}
 	}
 }

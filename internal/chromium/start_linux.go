@@ -28,10 +28,12 @@ type process struct {
 
 // Start starts bin headless with remote debugging on a free port, its
 // profile, config and cache in a temporary directory, and waits for its
-// DevTools URL. It registers a cleanup that gives the browser a moment to
+// DevTools URL. args are more command-line switches for the browser (such
+// as --ignore-certificate-errors-spki-list=HASH, to trust a test's
+// certificate). It registers a cleanup that gives the browser a moment to
 // exit on its own (Connect's cleanup asks it to), kills its whole process
 // group, and waits for its stray crash handlers to end.
-func Start(t testing.TB, bin string) *Browser {
+func Start(t testing.TB, bin string, extra ...string) *Browser {
 	t.Helper()
 	dir := t.TempDir() // before the kill cleanup, so it is removed after it
 	profile := filepath.Join(dir, "profile")
@@ -53,8 +55,8 @@ func Start(t testing.TB, bin string) *Browser {
 		"--disable-renderer-backgrounding",
 		"--disable-backgrounding-occluded-windows",
 		"--no-default-browser-check",
-		"about:blank",
 	}
+	args = append(append(args, extra...), "about:blank")
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

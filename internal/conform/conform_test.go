@@ -2,7 +2,10 @@ package conform
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -323,5 +326,60 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}})
 	if len(results) != 3 {
 		t.Errorf("want 3 results after cancel, got %d", len(results))
+	}
+}
+
+// tlsEchoServer is echoServer over TLS: it returns the wss:// URL and a
+// client configuration that trusts the server's test certificate.
+func tlsEchoServer(t *testing.T, handle func(c *websocket.Conn)) (string, *tls.Config) {
+	t.Helper()
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		handle(c)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are on purpose
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return "wss" + strings.TrimPrefix(srv.URL, "https") + "/", &tls.Config{RootCAs: pool}
+}
+
+// The suite speaks wss:// with the TLS configuration it is given: cases
+// pass against a TLS echo server it trusts, the drop of case 7.x and the
+// chopped writes of 1.x included, and fail to open against one it does
+// not.
+func TestWSS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	url, trust := tlsEchoServer(t, goodEcho)
+	cases := []string{"1.1.1", "1.1.8", "1.2.8", "2.10", "5.19", "6.2.4", "7.1.5", "7.3.1", "9.1.1"}
+	results := Run(context.Background(), url, Options{Cases: cases, TLS: trust})
+	if len(results) != len(cases) {
+		t.Fatalf("ran %d cases", len(results))
+	}
+	for _, r := range results {
+		if r.Verdict != OK {
+			t.Errorf("%s\n  %s", r, strings.Join(r.Trace, "\n  "))
+		}
+	}
+	for name, cfg := range map[string]*tls.Config{
+		"system roots": nil,
+		"wrong name":   {RootCAs: trust.RootCAs, ServerName: "wsloop.invalid"},
+	} {
+		results := Run(context.Background(), url, Options{Cases: []string{"1.1.1"}, TLS: cfg})
+		if len(results) != 1 || results[0].Verdict != Failed || !strings.Contains(results[0].Detail, "TLS handshake") {
+			t.Errorf("%s: want the TLS handshake to fail, got %v", name, results)
+		}
+	}
+	results = Run(context.Background(), url, Options{Cases: []string{"1.1.1"}, TLS: &tls.Config{InsecureSkipVerify: true}})
+	if len(results) != 1 || results[0].Verdict != OK {
+		t.Errorf("InsecureSkipVerify: %v", results)
 	}
 }

@@ -2,6 +2,7 @@ package conform
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path"
 	"strconv"
@@ -63,6 +64,10 @@ type Options struct {
 	// below 1 make runs against fast local servers quicker but judge
 	// fail-fast behaviour by a shorter wait.
 	TimeScale float64
+	// TLS configures the client side of wss:// connections: RootCAs to
+	// trust a test CA, InsecureSkipVerify to skip verification. Nil means
+	// the system's roots; ServerName defaults to the URL's host.
+	TLS *tls.Config
 	// Progress, when set, is called after each case.
 	Progress func(c Case, r Result)
 }
@@ -138,7 +143,7 @@ func (o Options) allowReason(id string) string {
 }
 
 // Run runs the selected cases one after the other against the echo server
-// at url (ws://host:port/path) and returns their results in Autobahn order.
+// at url (ws://host:port/path or wss://host:port/path) and returns their results in Autobahn order.
 // It stops early when ctx is cancelled.
 func Run(ctx context.Context, url string, opts Options) []Result {
 	cases := Select(opts)
@@ -153,7 +158,7 @@ func Run(ctx context.Context, url string, opts Options) []Result {
 			r = openFailed(err)
 		} else {
 			tt := *t
-			tt.Slow, tt.TimeScale = opts.Slow, opts.TimeScale
+			tt.Slow, tt.TimeScale, tt.TLS = opts.Slow, opts.TimeScale, opts.TLS
 			start := time.Now()
 			r = c.Run(ctx, &tt)
 			if r.Duration == 0 {

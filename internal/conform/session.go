@@ -145,7 +145,8 @@ type outcome struct {
 type session struct {
 	t      *Target
 	ctx    context.Context
-	conn   net.Conn
+	conn   net.Conn // the WebSocket's bytes: raw, or TLS over raw for wss://
+	raw    net.Conn // the TCP connection
 	br     *bufio.Reader
 	pmd    *deflater
 	opened time.Time
@@ -200,11 +201,12 @@ type session struct {
 	traceExtra int
 }
 
-func newSession(ctx context.Context, t *Target, conn net.Conn, br *bufio.Reader, pmd *deflater) *session {
+func newSession(ctx context.Context, t *Target, conn, raw net.Conn, br *bufio.Reader, pmd *deflater) *session {
 	s := &session{
 		t:        t,
 		ctx:      ctx,
 		conn:     conn,
+		raw:      raw,
 		br:       br,
 		pmd:      pmd,
 		opened:   time.Now(),
@@ -552,10 +554,11 @@ func (s *session) dropLocked() {
 	s.state = stateClosed
 	s.closedAt = time.Now()
 	s.tracef("client drops TCP connection")
-	if tc, ok := s.conn.(*net.TCPConn); ok {
+	// Straight on the TCP connection: a drop sends no TLS close_notify.
+	if tc, ok := s.raw.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	_ = s.conn.Close()
+	_ = s.raw.Close()
 }
 
 // --- receiving --------------------------------------------------------
@@ -581,7 +584,7 @@ func (s *session) readLoop() {
 				}
 			}
 			s.mu.Unlock()
-			_ = s.conn.Close()
+			_ = s.raw.Close()
 			return
 		}
 		s.handleFrame(f)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,47 +18,76 @@ import (
 
 // Target is the server under test, as handed to every Case.
 type Target struct {
-	// URL is the ws:// URL of the echo endpoint.
+	// URL is the ws:// or wss:// URL of the echo endpoint.
 	URL string
 	// Slow is Options.Slow: run the cases at full Autobahn size.
 	Slow bool
 	// TimeScale multiplies every wait of the cases (1 when zero).
 	TimeScale float64
+	// TLS is Options.TLS: the client's TLS configuration for a wss://
+	// URL.
+	TLS *tls.Config
 
-	addr string // host:port to dial
-	host string // Host header
-	path string // request URI
+	addr   string // host:port to dial
+	host   string // Host header
+	path   string // request URI
+	secure bool   // wss://
 }
 
-// CheckURL reports whether u is a URL the suite can test: ws://host[:port]/path.
+// CheckURL reports whether u is a URL the suite can test:
+// ws://host[:port]/path or wss://host[:port]/path.
 func CheckURL(u string) error {
 	_, err := NewTarget(u)
 	return err
 }
 
-// NewTarget returns the Target for a ws:// URL, for running single cases
-// with Case.Run.
+// NewTarget returns the Target for a ws:// or wss:// URL, for running
+// single cases with Case.Run.
 func NewTarget(raw string) (*Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("bad URL %q: %v", raw, err)
 	}
+	port := "80"
 	switch u.Scheme {
 	case "ws":
 	case "wss":
-		return nil, fmt.Errorf("bad URL %q: wss:// is not supported, use ws://", raw)
+		port = "443"
 	default:
-		return nil, fmt.Errorf("bad URL %q: scheme must be ws://", raw)
+		return nil, fmt.Errorf("bad URL %q: scheme must be ws:// or wss://", raw)
 	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("bad URL %q: no host", raw)
 	}
-	t := &Target{URL: raw, host: u.Host, path: u.RequestURI()}
+	t := &Target{URL: raw, host: u.Host, path: u.RequestURI(), secure: u.Scheme == "wss"}
 	t.addr = u.Host
 	if u.Port() == "" {
-		t.addr = net.JoinHostPort(u.Hostname(), "80")
+		t.addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	return t, nil
+}
+
+// tlsConfig is the configuration of a wss:// connection: TLS (the
+// system's roots when nil), verifying the URL's host unless it names
+// another server or skips verification.
+func (t *Target) tlsConfig() *tls.Config {
+	var cfg *tls.Config
+	if t.TLS != nil {
+		cfg = t.TLS.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(t.addr)
+		if err != nil {
+			host = t.addr
+		}
+		cfg.ServerName = host
+	}
+	if len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	return cfg
 }
 
 // d scales one of the Autobahn waits by TimeScale.
@@ -81,23 +111,32 @@ func (t *Target) open(ctx context.Context, offers ...DeflateOffer) (*session, er
 	dctx, cancel := context.WithTimeout(ctx, t.d(handshakeTimeout))
 	defer cancel()
 	var dialer net.Dialer
-	conn, err := dialer.DialContext(dctx, "tcp", t.addr)
+	raw, err := dialer.DialContext(dctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
+	if tc, ok := raw.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
 	deadline, _ := dctx.Deadline()
-	_ = conn.SetDeadline(deadline)
+	_ = raw.SetDeadline(deadline)
+	conn := raw
+	if t.secure {
+		tc := tls.Client(raw, t.tlsConfig())
+		if err := tc.HandshakeContext(dctx); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		conn = tc
+	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	pmd, err := t.handshake(conn, br, offers)
 	if err != nil {
-		conn.Close()
+		raw.Close()
 		return nil, err
 	}
-	_ = conn.SetDeadline(time.Time{})
-	return newSession(ctx, t, conn, br, pmd), nil
+	_ = raw.SetDeadline(time.Time{})
+	return newSession(ctx, t, conn, raw, br, pmd), nil
 }
 
 func (t *Target) handshake(conn net.Conn, br *bufio.Reader, offers []DeflateOffer) (*deflater, error) {
@@ -125,7 +164,7 @@ func (t *Target) handshake(conn net.Conn, br *bufio.Reader, offers []DeflateOffe
 		return nil, fmt.Errorf("send upgrade request: %w", err)
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, "http://"+t.host+t.path, nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+t.host+t.path, nil) // the scheme does not matter to ReadResponse
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		return nil, fmt.Errorf("read upgrade response: %w", err)

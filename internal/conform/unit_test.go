@@ -314,7 +314,11 @@ func TestTargetURL(t *testing.T) {
 	if err != nil || tg.addr != "localhost:80" || tg.path != "/" {
 		t.Errorf("%+v %v", tg, err)
 	}
-	for _, bad := range []string{"http://x/", "wss://x/", "ws:///x", "::"} {
+	tg, err = NewTarget("wss://localhost/x")
+	if err != nil || tg.addr != "localhost:443" || tg.path != "/x" || !tg.secure || tg.tlsConfig().ServerName != "localhost" {
+		t.Errorf("%+v %v", tg, err)
+	}
+	for _, bad := range []string{"http://x/", "https://x/", "ws:///x", "wss:///x", "::"} {
 		if CheckURL(bad) == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -34,7 +34,10 @@ func TestChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chrome := chromium.Start(t, bin)
+	// The wss:// runs' certificate is trusted by its public key, as
+	// Chromium allows for tests (the switch needs --user-data-dir, which
+	// Start gives it).
+	chrome := chromium.Start(t, bin, "--ignore-certificate-errors-spki-list="+certificate(t).spki)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Connect's cleanup closes the tabs and asks the browser to quit before
@@ -44,8 +47,8 @@ func TestChromium(t *testing.T) {
 		t.Fatalf("%v\nChromium output:\n%s", err, chrome.Output(60))
 	}
 
-	forEachMode(t, func(t *testing.T, compression bool) {
-		h := startServer(t, compression)
+	forEachMode(t, func(t *testing.T, m mode) {
+		h := startServer(t, m)
 		callCtx, cancel := context.WithTimeout(ctx, cdpCallTimeout)
 		page, err := cdp.NewPage(callCtx, "scenario")
 		cancel()
@@ -64,7 +67,7 @@ func TestChromium(t *testing.T) {
 			t.Errorf("run the scenario: %v", err)
 			h.checkServerSide()
 		} else {
-			rep.check(t, compression, "ping")
+			rep.check(t, m.compression, "ping")
 			h.checkServerSide()
 		}
 		if t.Failed() {

@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,10 +24,10 @@ import (
 // EnableCompression.
 func TestGorilla(t *testing.T) {
 	t.Parallel()
-	forEachMode(t, func(t *testing.T, compression bool) {
-		h := startServer(t, compression)
-		rep := runGoScenario(h.url, "gorilla/websocket "+modVersion("github.com/gorilla/websocket"), dialGorilla)
-		rep.check(t, compression)
+	forEachMode(t, func(t *testing.T, m mode) {
+		h := startServer(t, m)
+		rep := runGoScenario(h.url, "gorilla/websocket "+modVersion("github.com/gorilla/websocket"), dialGorilla(h.tls))
+		rep.check(t, m.compression)
 		h.checkServerSide()
 		if t.Failed() {
 			t.Logf("report:\n%s", rep.String())
@@ -38,10 +39,10 @@ func TestGorilla(t *testing.T) {
 // CompressionMode other than CompressionDisabled (its default).
 func TestCoder(t *testing.T) {
 	t.Parallel()
-	forEachMode(t, func(t *testing.T, compression bool) {
-		h := startServer(t, compression)
-		rep := runGoScenario(h.url, "coder/websocket "+modVersion("github.com/coder/websocket"), dialCoder)
-		rep.check(t, compression)
+	forEachMode(t, func(t *testing.T, m mode) {
+		h := startServer(t, m)
+		rep := runGoScenario(h.url, "coder/websocket "+modVersion("github.com/coder/websocket"), dialCoder(h.tls))
+		rep.check(t, m.compression)
 		h.checkServerSide()
 		if t.Failed() {
 			t.Logf("report:\n%s", rep.String())
@@ -277,21 +278,24 @@ type gorillaConn struct {
 	pongs chan []byte
 }
 
-func dialGorilla(ctx context.Context, url string) (goConn, error) {
-	d := websocket.Dialer{HandshakeTimeout: goStepTimeout, EnableCompression: true}
-	c, resp, err := d.DialContext(ctx, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	g := &gorillaConn{c: c, ext: resp.Header.Get("Sec-WebSocket-Extensions"), pongs: make(chan []byte, 4)}
-	c.SetPongHandler(func(data string) error {
-		select {
-		case g.pongs <- []byte(data):
-		default:
+// dialGorilla dials with gorilla, trusting what tlsCfg says for wss://.
+func dialGorilla(tlsCfg *tls.Config) dialFunc {
+	return func(ctx context.Context, url string) (goConn, error) {
+		d := websocket.Dialer{HandshakeTimeout: goStepTimeout, EnableCompression: true, TLSClientConfig: tlsCfg}
+		c, resp, err := d.DialContext(ctx, url, nil)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return g, nil
+		g := &gorillaConn{c: c, ext: resp.Header.Get("Sec-WebSocket-Extensions"), pongs: make(chan []byte, 4)}
+		c.SetPongHandler(func(data string) error {
+			select {
+			case g.pongs <- []byte(data):
+			default:
+			}
+			return nil
+		})
+		return g, nil
+	}
 }
 
 func (g *gorillaConn) extensions() string { return g.ext }
@@ -384,16 +388,22 @@ type coderConn struct {
 	ext string
 }
 
-func dialCoder(ctx context.Context, url string) (goConn, error) {
-	c, resp, err := coder.Dial(ctx, url, &coder.DialOptions{
-		CompressionMode: coder.CompressionContextTakeover,
-		HTTPClient:      &http.Client{Timeout: goStepTimeout},
-	})
-	if err != nil {
-		return nil, err
+// dialCoder dials with coder, trusting what tlsCfg says for wss://.
+func dialCoder(tlsCfg *tls.Config) dialFunc {
+	return func(ctx context.Context, url string) (goConn, error) {
+		c, resp, err := coder.Dial(ctx, url, &coder.DialOptions{
+			CompressionMode: coder.CompressionContextTakeover,
+			HTTPClient: &http.Client{
+				Timeout:   goStepTimeout,
+				Transport: &http.Transport{TLSClientConfig: tlsCfg},
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.SetReadLimit(64 << 20)
+		return &coderConn{c: c, ext: resp.Header.Get("Sec-WebSocket-Extensions")}, nil
 	}
-	c.SetReadLimit(64 << 20)
-	return &coderConn{c: c, ext: resp.Header.Get("Sec-WebSocket-Extensions")}, nil
 }
 
 func (k *coderConn) extensions() string { return k.ext }

@@ -4,7 +4,9 @@
 // headless Chromium (Debian package chromium) and the Go libraries
 // gorilla/websocket and coder/websocket.
 //
-// Every client plays the same scenario (see scenario below) and reports
+// Every client plays the same scenario (see scenario below), over ws://
+// and over wss:// (the server's own TLS), with the server's compression
+// off and on, and reports
 // what happened as a report; the Go test checks the report and what the
 // server's callbacks saw.
 //
@@ -13,6 +15,7 @@
 package interop
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,21 +31,36 @@ import (
 	"github.com/wsloop/wsloop/server"
 )
 
-// compressionModes are the settings of the server's permessage-deflate
-// support every test runs with.
-var compressionModes = []bool{false, true}
-
-// configure applies a compression mode to a server under test: the one
-// place that knows how the server is told to negotiate permessage-deflate.
-func configure(s *server.Server, compression bool) {
-	s.Compression = compression
+// mode is how a test's server runs: over ws:// or wss:// (the server's
+// own TLS, with a certificate the test makes), with its permessage-deflate
+// support off or on.
+type mode struct {
+	tls         bool
+	compression bool
 }
 
-// forEachMode runs test as a subtest per compression mode.
-func forEachMode(t *testing.T, test func(t *testing.T, compression bool)) {
-	for _, compression := range compressionModes {
-		t.Run(fmt.Sprintf("compression=%v", compression), func(t *testing.T) {
-			test(t, compression)
+func (m mode) String() string {
+	scheme := "ws"
+	if m.tls {
+		scheme = "wss"
+	}
+	return fmt.Sprintf("%s/compression=%v", scheme, m.compression)
+}
+
+// modes are the modes every client runs the scenario in.
+var modes = []mode{{false, false}, {false, true}, {true, false}, {true, true}}
+
+// configure applies a mode's compression to a server under test: the one
+// place that knows how the server is told to negotiate permessage-deflate.
+func configure(s *server.Server, m mode) {
+	s.Compression = m.compression
+}
+
+// forEachMode runs test as a subtest per mode.
+func forEachMode(t *testing.T, test func(t *testing.T, m mode)) {
+	for _, m := range modes {
+		t.Run(m.String(), func(t *testing.T) {
+			test(t, m)
 		})
 	}
 }
@@ -198,10 +216,13 @@ func contains(list []string, s string) bool {
 // harness is a server under test in echo mode, with the scenario's two
 // special messages, and a record of how its clients left.
 type harness struct {
-	t   *testing.T
-	srv *server.Server
-	url string // ws://127.0.0.1:PORT/
-	log *testlog.Buffer
+	t    *testing.T
+	mode mode
+	srv  *server.Server
+	url  string      // ws://127.0.0.1:PORT/ or wss://127.0.0.1:PORT/
+	cert *testCert   // the server's certificate, in mode wss
+	tls  *tls.Config // a client configuration that trusts it, in mode wss
+	log  *testlog.Buffer
 
 	mu      sync.Mutex
 	joined  int
@@ -217,23 +238,32 @@ type leftEvent struct {
 }
 
 // startServer serves the scenario's echo server on a fresh loopback port
-// until the test ends.
-func startServer(t *testing.T, compression bool) *harness {
+// until the test ends, over TLS in mode wss.
+func startServer(t *testing.T, m mode) *harness {
 	t.Helper()
-	h := &harness{t: t, log: &testlog.Buffer{}, roles: map[uint64]string{}, left: make(chan leftEvent, 16)}
+	h := &harness{t: t, mode: m, log: &testlog.Buffer{}, roles: map[uint64]string{}, left: make(chan leftEvent, 16)}
 	h.srv = &server.Server{
 		Logger:       slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnNewClient:  h.onNewClient,
 		OnMessage:    h.onMessage,
 		OnClientLeft: h.onClientLeft,
 	}
-	configure(h.srv, compression)
+	configure(h.srv, m)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- h.srv.Serve(ln) }()
+	scheme := "ws"
+	if m.tls {
+		scheme = "wss"
+		h.cert = certificate(t)
+		h.tls = h.cert.client
+		h.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{h.cert.cert}}
+		go func() { done <- h.srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { done <- h.srv.Serve(ln) }()
+	}
 	t.Cleanup(func() {
 		h.srv.Close()
 		select {
@@ -245,7 +275,7 @@ func startServer(t *testing.T, compression bool) *harness {
 			t.Errorf("Serve did not return within 10s of Close")
 		}
 	})
-	h.url = "ws://" + ln.Addr().String() + "/"
+	h.url = scheme + "://" + ln.Addr().String() + "/"
 	return h
 }
 

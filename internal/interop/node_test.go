@@ -16,9 +16,9 @@ import (
 func TestNodeWS(t *testing.T) {
 	t.Parallel()
 	node := findNodeWS(t)
-	forEachMode(t, func(t *testing.T, compression bool) {
-		h := startServer(t, compression)
-		runScript(t, h, compression, nil, node, filepath.Join("node", "client.js"))
+	forEachMode(t, func(t *testing.T, m mode) {
+		h := startServer(t, m)
+		runScript(t, h, nil, node, filepath.Join("node", "client.js"))
 	})
 }
 

@@ -16,9 +16,9 @@ import (
 func TestPythonWebsockets(t *testing.T) {
 	t.Parallel()
 	python := findPythonWebsockets(t)
-	forEachMode(t, func(t *testing.T, compression bool) {
-		h := startServer(t, compression)
-		runScript(t, h, compression, nil, python, "testdata/client.py")
+	forEachMode(t, func(t *testing.T, m mode) {
+		h := startServer(t, m)
+		runScript(t, h, nil, python, "testdata/client.py")
 	})
 }
 

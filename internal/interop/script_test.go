@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,13 +14,19 @@ import (
 
 // runScript runs a client program that plays the scenario against the
 // server at url (its last argument) and prints its report as JSON on
-// stdout, then checks the report and the server's side. The program's
-// stderr is shown when anything failed.
-func runScript(t *testing.T, h *harness, compression bool, skippable []string, bin string, args ...string) {
+// stdout, then checks the report and the server's side. For a wss:// URL
+// the environment variable WSLOOP_CA names a PEM file with the server's
+// certificate, the one the client is to trust. The program's stderr is
+// shown when anything failed.
+func runScript(t *testing.T, h *harness, skippable []string, bin string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), clientRunTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(args, h.url)...)
+	cmd.Env = os.Environ()
+	if h.cert != nil {
+		cmd.Env = append(cmd.Env, "WSLOOP_CA="+h.cert.pemFile(t))
+	}
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
@@ -47,7 +54,7 @@ func runScript(t *testing.T, h *harness, compression bool, skippable []string, b
 		// report tells; anything else is a crash.
 		t.Errorf("client %s: %v", bin, runErr)
 	}
-	rep.check(t, compression, skippable...)
+	rep.check(t, h.mode.compression, skippable...)
 	h.checkServerSide()
 	if t.Failed() {
 		t.Logf("report:\n%s", rep.String())

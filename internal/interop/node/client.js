@@ -2,12 +2,15 @@
 // Interop client for wsloop: Node's ws library (pinned in package.json,
 // installed with `npm ci` here) plays the scenario of
 // internal/interop/interop_test.go against the server at the URL given as
-// the only argument. ws offers permessage-deflate by default.
+// the only argument. ws offers permessage-deflate by default. For a wss://
+// URL it trusts the PEM certificate in the file named by the environment
+// variable WSLOOP_CA (the test's own) instead of Node's roots.
 //
 // It prints a JSON report on stdout and exits 0 when every step passed, 1
 // when some step failed (the report says which), 2 on a usage error.
 'use strict';
 
+const fs = require('fs');
 const WebSocket = require('ws');
 const wsVersion = require('ws/package.json').version;
 
@@ -33,11 +36,15 @@ function allBytes() {
 
 class StepFailed extends Error {}
 
+// tlsOptions are ws's options for the server's certificate: ca, passed on
+// to Node's tls.connect.
+const tlsOptions = process.env.WSLOOP_CA ? { ca: fs.readFileSync(process.env.WSLOOP_CA) } : {};
+
 // Conn wraps a ws client: messages, pongs and the close are queued as
 // events that steps wait for, each wait bounded by STEP_TIMEOUT.
 class Conn {
   constructor(url) {
-    this.ws = new WebSocket(url, { maxPayload: 64 << 20 });
+    this.ws = new WebSocket(url, { maxPayload: 64 << 20, ...tlsOptions });
     this.events = [];
     this.waiter = null;
     const push = (ev) => {
@@ -214,7 +221,7 @@ async function run(url) {
 
 async function main() {
   if (process.argv.length !== 3) {
-    process.stderr.write('usage: node client.js ws://host:port/\n');
+    process.stderr.write('usage: [WSLOOP_CA=cert.pem] node client.js ws[s]://host:port/\n');
     process.exit(2);
   }
   const rep = await run(process.argv[2]);

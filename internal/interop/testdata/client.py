@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Interop client for wsloop: Python's websockets library (Debian package
 python3-websockets) plays the scenario of internal/interop/interop_test.go
-against the server at the URL given as the only argument.
+against the server at the URL given as the only argument. For a wss:// URL
+it trusts the PEM certificate in the file named by the environment variable
+WSLOOP_CA (the test's own).
 
 It prints a JSON report on stdout and exits 0 when every step passed, 1 when
 some step failed (the report says which), 2 on a usage error.
@@ -9,6 +11,8 @@ some step failed (the report says which), 2 on a usage error.
 
 import asyncio
 import json
+import os
+import ssl
 import sys
 
 import websockets
@@ -20,6 +24,15 @@ TEXT_64K_MIXED = "aé€😀" * 6553 + "abcdef"
 BROADCAST_TEXT = "broadcast ✓ to all"
 BROADCAST_BINARY_LEN = 100000
 PING_PAYLOAD = b"wsloop-ping"
+
+
+def connect(url):
+    """Opens a connection as the scenario does: no size limit, no pings of
+    its own, and for wss:// the test's certificate trusted."""
+    kw = {}
+    if url.startswith("wss:") and os.environ.get("WSLOOP_CA"):
+        kw["ssl"] = ssl.create_default_context(cafile=os.environ["WSLOOP_CA"])
+    return websockets.connect(url, max_size=None, ping_interval=None, **kw)
 
 
 def pattern(n):
@@ -72,7 +85,7 @@ class Report(dict):
 async def main_connection(url, rep):
     ok = rep.ok
     rep.start("connect")
-    ws = await asyncio.wait_for(websockets.connect(url, max_size=None, ping_interval=None), STEP_TIMEOUT)
+    ws = await asyncio.wait_for(connect(url), STEP_TIMEOUT)
     try:
         rep["extensions"] = ws.response_headers.get("Sec-WebSocket-Extensions", "")
         ok("connect")
@@ -124,7 +137,7 @@ async def main_connection(url, rep):
 
 async def server_close_connection(url, rep):
     rep.start("server-close")
-    ws = await asyncio.wait_for(websockets.connect(url, max_size=None, ping_interval=None), STEP_TIMEOUT)
+    ws = await asyncio.wait_for(connect(url), STEP_TIMEOUT)
     try:
         await ws.send("close-me")
         try:
@@ -164,7 +177,7 @@ async def run(url):
 
 def main():
     if len(sys.argv) != 2:
-        print("usage: client.py ws://host:port/", file=sys.stderr)
+        print("usage: [WSLOOP_CA=cert.pem] client.py ws[s]://host:port/", file=sys.stderr)
         sys.exit(2)
     rep = asyncio.run(run(sys.argv[1]))
     json.dump(rep, sys.stdout, ensure_ascii=False)
