@@ -10,7 +10,11 @@
 //
 //	wsserver [-addr host:port] [-mode chat|echo|broadcast] [-compress] [-log-level debug|info|warn|error]
 //	         [-drain 10s] [-drain-delay 0s] [-reuseport] [-nats URL] [-nats-subject-prefix wsloop]
-//	         [-proxy-protocol] [-trusted-proxies CIDR[,CIDR...]]
+//	         [-proxy-protocol] [-trusted-proxies CIDR[,CIDR...]] [-tls-cert FILE -tls-key FILE]
+//
+// With -tls-cert and -tls-key it serves TLS on the same port: the page at
+// https://ADDR/, the WebSocket at wss://ADDR/. A certificate that cannot
+// be loaded is an error at start (exit 2), never a fall-back to plaintext.
 //
 // The request path names the room: / is the common room (everyone),
 // /room/NAME the room NAME. In chat and broadcast modes a message goes to
@@ -73,6 +77,8 @@ type config struct {
 	natsPrefix     string
 	proxyProtocol  bool
 	trustedProxies []netip.Prefix
+	tlsCert        string
+	tlsKey         string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -83,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.mode, "mode", "chat", "`mode`: chat (announce joins and leaves, relay every message to the sender's room), echo (each message back to its sender), broadcast (every message to the sender's room)")
 	fs.BoolVar(&cfg.compress, "compress", false, "accept permessage-deflate compression from clients that offer it")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve TLS (https:// and wss://) with the PEM certificate (chain) in this `file`; needs -tls-key")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "the PEM private key of -tls-cert, in this `file`")
 	fs.DurationVar(&cfg.drain, "drain", 10*time.Second, "on SIGTERM, close the clients spread over this `window` (with 1012) before exiting")
 	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "on SIGTERM, report not ready for this `long` before closing the first client: time for a load balancer's health checks to notice")
 	fs.BoolVar(&cfg.reusePort, "reuseport", false, "listen with SO_REUSEPORT, so that several processes share the port (rolling restarts: start the new one, SIGTERM the old)")
@@ -161,6 +169,10 @@ func run(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.level}))
 	srv := newServer(cfg.mode, log)
 	srv.Compression = cfg.compress
+	if srv.TLSConfig, err = loadTLS(cfg.tlsCert, cfg.tlsKey); err != nil {
+		fmt.Fprintf(stderr, "wsserver: %v\n", err)
+		return 2
+	}
 	srv.DrainDelay = cfg.drainDelay
 	srv.ProxyProtocol = cfg.proxyProtocol
 	srv.TrustedProxies = cfg.trustedProxies
@@ -194,14 +206,14 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 1
 	}
-	log.Info("listening", "url", "http://"+ln.Addr().String()+"/", "mode", cfg.mode,
+	log.Info("listening", "url", scheme(srv)+"://"+ln.Addr().String()+"/", "mode", cfg.mode,
 		"reuseport", cfg.reusePort, "nats", cfg.natsURL != "", "proxy_protocol", cfg.proxyProtocol)
 
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- serve(srv, ln) }()
 	var sig os.Signal
 	select {
 	case err := <-served:

@@ -84,7 +84,7 @@ type proc struct {
 	code int
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening url=http://([^/ ]+)/`)
+var listeningRE = regexp.MustCompile(`msg=listening url=https?://([^/ ]+)/`)
 
 // startWSServer runs wsserver with args (add -addr 127.0.0.1:0 for a free
 // port) and waits until it listens.
