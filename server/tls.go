@@ -40,6 +40,60 @@ type tlsPipe struct {
 	out   *[]byte // ciphertext from tc, not yet written (pooled)
 	eof   bool    // the socket reached the end of stream
 	rerr  error   // the socket's read failed
+	rec   recordCursor
+}
+
+// recordCursor follows the TLS record framing of the ciphertext given to
+// crypto/tls, from its first byte, so that after detach a Read never
+// hands it bytes past the end of the record under way. crypto/tls keeps its raw input in a buffer that only
+// grows: handed a record and the start of the next, it must grow the
+// buffer to hold both, up to twice the largest record (about 33 KiB) for
+// the rest of the session; handed one record at a time it holds one (18
+// KiB at most, after a 16 KiB record) and reuses it. Only the 5-byte
+// header is read (type, version, length); the record stays crypto/tls's.
+type recordCursor struct {
+	hdr  [tlsHeaderLen]byte // the header of the record under way, as far as given
+	hdrN int                // bytes of hdr given
+	left int                // bytes of the record's body not yet given
+}
+
+const tlsHeaderLen = 5
+
+// limit returns how many bytes of b, which continues what was given so
+// far, belong to the record under way, header included.
+func (r *recordCursor) limit(b []byte) int {
+	if r.hdrN == tlsHeaderLen {
+		return min(len(b), r.left)
+	}
+	need := tlsHeaderLen - r.hdrN
+	if len(b) < need {
+		return len(b) // part of a header; the rest comes later
+	}
+	var h [tlsHeaderLen]byte
+	copy(h[:], r.hdr[:r.hdrN])
+	copy(h[r.hdrN:], b[:need])
+	return min(len(b), need+(int(h[3])<<8|int(h[4])))
+}
+
+// advance notes that b was given.
+func (r *recordCursor) advance(b []byte) {
+	for len(b) > 0 {
+		if r.hdrN < tlsHeaderLen {
+			k := copy(r.hdr[r.hdrN:], b)
+			r.hdrN += k
+			b = b[k:]
+			if r.hdrN < tlsHeaderLen {
+				return
+			}
+			r.left = int(r.hdr[3])<<8 | int(r.hdr[4])
+		}
+		k := min(len(b), r.left)
+		r.left -= k
+		b = b[k:]
+		if r.left == 0 {
+			r.hdrN = 0 // the record is complete: the next one starts
+		}
+	}
 }
 
 // tlsOutMax caps the ciphertext waiting for the socket; writev takes no
@@ -76,10 +130,16 @@ func (p *tlsPipe) detach(fd int, pending []byte) *tlsPipe {
 // Read is crypto/tls reading ciphertext.
 func (p *tlsPipe) Read(b []byte) (int, error) {
 	if p.nc != nil {
-		return p.nc.Read(b)
+		// The handshake reads as it likes; the cursor follows, so that it
+		// is at the right place in the stream after detach.
+		n, err := p.nc.Read(b)
+		p.rec.advance(b[:n])
+		return n, err
 	}
 	if p.in != nil && p.inOff < len(*p.in) {
-		n := copy(b, (*p.in)[p.inOff:])
+		avail := (*p.in)[p.inOff:]
+		n := copy(b, avail[:p.rec.limit(avail)])
+		p.rec.advance(avail[:n])
 		p.inOff += n
 		if p.inOff == len(*p.in) {
 			putBuffer(p.in)
