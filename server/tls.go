@@ -45,12 +45,13 @@ type tlsPipe struct {
 
 // recordCursor follows the TLS record framing of the ciphertext given to
 // crypto/tls, from its first byte, so that after detach a Read never
-// hands it bytes past the end of the record under way. crypto/tls keeps its raw input in a buffer that only
-// grows: handed a record and the start of the next, it must grow the
-// buffer to hold both, up to twice the largest record (about 33 KiB) for
-// the rest of the session; handed one record at a time it holds one (18
-// KiB at most, after a 16 KiB record) and reuses it. Only the 5-byte
-// header is read (type, version, length); the record stays crypto/tls's.
+// hands it bytes past the end of the record under way. crypto/tls keeps
+// its raw input in a buffer that only grows: handed a record and the start
+// of the next, it must grow the buffer to hold both, up to twice the
+// largest record (about 33 KiB), for the rest of the session; handed one
+// record at a time it holds one (18 KiB at most, after a 16 KiB record)
+// and reuses it. Only the 5-byte header is read (type, version, length);
+// the record stays crypto/tls's.
 type recordCursor struct {
 	hdr  [tlsHeaderLen]byte // the header of the record under way, as far as given
 	hdrN int                // bytes of hdr given
