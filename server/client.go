@@ -79,11 +79,12 @@ type Client struct {
 	aborting     bool  // needAbort is pending: no more messages; guarded by mu
 	dead         bool  // finished; guarded by mu
 
-	state    uint8 // stHandshake ... stOpen; owned by the worker, like hs
-	gotEOF   bool  // the peer closed its side of the TCP connection; owned by the worker
-	hangup   bool  // the poller reported a hangup: read until gotEOF; owned by the worker
-	gotClose bool  // the client's close frame arrived; owned by the worker
-	joined   bool  // OnNewClient ran: OnClientLeft is owed; owned by the worker
+	state    uint8  // stHandshake ... stOpen; owned by the worker, like hs
+	gotEOF   bool   // the peer closed its side of the TCP connection; owned by the worker
+	hangup   bool   // the poller reported a hangup: read until gotEOF; owned by the worker
+	gotClose bool   // the client's close frame arrived; owned by the worker
+	joined   bool   // OnNewClient ran: OnClientLeft is owed; owned by the worker
+	sent     uint16 // messages queued since a worker last counted them (see countSent); guarded by mu
 
 	logPos   int64   // position in the broadcast log up to which out has it; guarded by mu
 	outBytes int     // bytes in out; guarded by mu
@@ -201,6 +202,7 @@ func (c *Client) enqueue(frame []byte) error {
 // after a message of size bytes was queued. A message alone in the queue
 // is always accepted, however large. c.mu must be held.
 func (c *Client) afterQueueLocked(size int) error {
+	c.countSent()
 	if c.outBytes > c.srv.maxPendingBytes() && c.outBytes > size {
 		c.srv.log.Warn("disconnecting slow consumer", "client", c.id, "pending_bytes", c.outBytes)
 		c.abortLocked(ErrSlowConsumer)

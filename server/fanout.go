@@ -151,6 +151,7 @@ func (s *Server) broadcast(op ws.OpCode, payload []byte) {
 	}
 	appended := false
 	b.mu.Lock()
+	s.stats.broadcast(b.readersLocked())
 	for m := range b.logs {
 		if b.clients[m] == 0 {
 			continue

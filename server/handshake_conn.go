@@ -21,6 +21,8 @@ import (
 // a goroutine-driven transport otherwise.
 func (s *Server) handshakeConn(nc net.Conn, tlsCfg *tls.Config) {
 	defer s.handshakes.Done()
+	s.stats.handshaking.Add(1)
+	defer s.stats.handshaking.Add(-1)
 	deadline := time.Now().Add(s.handshakeTimeout())
 	nc.SetDeadline(deadline)
 	hs := &handshakeState{req: &Request{}}
@@ -31,6 +33,7 @@ func (s *Server) handshakeConn(nc net.Conn, tlsCfg *tls.Config) {
 	if s.ProxyProtocol {
 		if !s.proxyTrusted(peer) {
 			s.log.Warn("PROXY protocol: connection from an untrusted address closed", "peer", nc.RemoteAddr())
+			s.stats.handshakeFailures.Add(1)
 			nc.Close()
 			return
 		}
@@ -38,6 +41,7 @@ func (s *Server) handshakeConn(nc net.Conn, tlsCfg *tls.Config) {
 		from, err := readProxyHeader(br, peer)
 		if err != nil {
 			s.log.Warn("PROXY protocol: no valid header; connection closed", "peer", nc.RemoteAddr(), "err", err)
+			s.stats.handshakeLost(err)
 			nc.Close()
 			return
 		}
@@ -62,6 +66,7 @@ func (s *Server) handshakeConn(nc net.Conn, tlsCfg *tls.Config) {
 		return
 	case err != nil:
 		s.log.Debug("handshake not completed", "remote", addr, "err", err)
+		s.stats.handshakeLost(err)
 		conn.Close()
 		return
 	}
@@ -152,12 +157,14 @@ func (s *Server) tlsHandshakeFailed(nc net.Conn, err error) {
 	var rec tls.RecordHeaderError
 	if errors.As(err, &rec) && rec.Conn != nil && looksLikeHTTP(rec.RecordHeader[:]) {
 		s.log.Debug("plain HTTP on the TLS port", "remote", nc.RemoteAddr())
+		s.stats.refusedStatus(400)
 		nc.SetDeadline(time.Now().Add(time.Second))
 		io.WriteString(nc, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 		lingerClose(nc)
 		return
 	}
 	s.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr(), "err", err)
+	s.stats.handshakeLost(err)
 	nc.Close()
 }
 
@@ -175,6 +182,7 @@ func looksLikeHTTP(b []byte) bool {
 // refuseConn sends an HTTP error response and closes the connection.
 func (s *Server) refuseConn(conn net.Conn, resp []byte, why error) {
 	s.log.Debug("handshake refused", "remote", conn.RemoteAddr(), "err", why)
+	s.stats.refused(resp)
 	conn.Write(resp)
 	lingerClose(conn)
 }

@@ -49,7 +49,7 @@ func (w *worker) handshake(c *Client, r *uint8) (more, gone bool) {
 		w.finish(c, nil)
 		return false, true
 	}
-	more = n == len(w.buf)
+	more = n == len(w.buf) || (c.hangup && n > 0) // after a hangup no event comes: read on to the end
 	if c.in == nil {
 		c.in = getBuffer(n)
 	}
@@ -161,6 +161,7 @@ func (w *worker) upgrade(c *Client, r *uint8) bool {
 // the output shut down once it is written, and the client's further bytes
 // discarded until it closes or linger passes.
 func (w *worker) refuse(c *Client, resp []byte) {
+	w.s.stats.refused(resp)
 	c.state = stLinger
 	c.releaseInput()
 	c.readDeadline.Store(w.s.deadline(linger))
@@ -180,7 +181,7 @@ func (w *worker) handOver(c *Client) {
 	// socket, and with it the registration, alive.
 	s.poll.Remove(fd)
 	nc, err := fileConn(fd)
-	w.finish(c, nil) // closes fd; nc has a descriptor of its own
+	w.finish(c, errHandedOver) // closes fd; nc has a descriptor of its own
 	if err != nil {
 		s.log.Error("cannot pass a plain HTTP request to Handler", "err", err)
 		return

@@ -49,6 +49,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if r.ProtoMajor != 1 {
+		s.stats.refusedStatus(http.StatusHTTPVersionNotSupported)
 		http.Error(w, "WebSocket needs HTTP/1.1; this request came over "+r.Proto, http.StatusHTTPVersionNotSupported)
 		return ErrHTTP2
 	}
@@ -62,6 +63,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request) error {
 		resp, err = s.authorize(hs.req, resp)
 	}
 	if err != nil {
+		s.stats.refused(resp)
 		writeRefusal(w, resp)
 		return err
 	}
@@ -79,6 +81,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request) error {
 	hs.resp, hs.deflate = resp, deflate
 	c := s.newClient(addr, hs, rest)
 	if err := s.takeConn(c, nc, nil, nc); err != nil {
+		s.stats.refusedStatus(http.StatusServiceUnavailable)
 		nc.Write(refusal(http.StatusServiceUnavailable, "server out of resources"))
 		nc.Close()
 		return err

@@ -201,6 +201,7 @@ func (s *Server) outOfDescriptors(l *loopListener, err error) bool {
 	l.spare = -1
 	fd, _, aerr := acceptFD(l.fd)
 	if aerr == nil {
+		s.stats.refusedStatus(503)
 		refuseFD(fd, refusal(503, "server out of resources"))
 	}
 	l.spare = openSpare()
@@ -260,6 +261,7 @@ func (s *Server) adopt(fd int, sa unix.Sockaddr) {
 	addr := sockaddrAddrPort(sa)
 	if s.ProxyProtocol && !s.proxyTrusted(addr) {
 		s.log.Warn("PROXY protocol: connection from an untrusted address closed", "peer", addr)
+		s.stats.handshakeFailures.Add(1)
 		unix.Close(fd)
 		return
 	}

@@ -85,6 +85,7 @@ type worker struct {
 	// because a transport's writev is an interface call, through which a
 	// local array would escape: one heap allocation per flush.
 	iov [maxIovecs][]byte
+	st  workerStats
 }
 
 // maxKeptInflateBuffer is the largest inflate buffer a worker keeps for the
@@ -94,7 +95,9 @@ const maxKeptInflateBuffer = 1 << 20
 func (s *Server) work() {
 	defer s.workers.Done()
 	w := &worker{s: s, buf: make([]byte, readChunk)}
+	s.stats.addWorker(&w.st)
 	for {
+		w.st.publish()
 		c := s.runq.pop()
 		if c == nil {
 			return
@@ -159,7 +162,7 @@ func (w *worker) turn(c *Client) {
 	if c.state == stOpen {
 		if r&needOpen != 0 {
 			c.joined = true
-			if s.OnNewClient != nil && !w.call(c, func() { s.OnNewClient(c) }) {
+			if s.OnNewClient != nil && !w.call(c, cbNewClient, func() { s.OnNewClient(c) }) {
 				return
 			}
 			c.hs = nil // the Request was only for OnNewClient
@@ -176,7 +179,7 @@ func (w *worker) turn(c *Client) {
 
 	c.mu.Lock()
 	c.catchUpLocked()
-	if err := c.flushLocked(&w.iov); err != nil {
+	if err := w.flushLocked(c); err != nil {
 		c.mu.Unlock()
 		w.finish(c, fmt.Errorf("%w: %v", ErrConnectionLost, err))
 		return
@@ -227,6 +230,7 @@ func (w *worker) read(c *Client) (more bool, err error) {
 	}
 	if n > 0 {
 		c.lastSeen.Store(w.s.now())
+		w.st.read(n)
 	}
 	data := w.buf[:n]
 	if c.in != nil {
@@ -291,6 +295,7 @@ func (w *worker) decode(c *Client, data []byte) (int, error) {
 	for used < len(data) && !c.gotClose {
 		ev, n, err := c.dec.Next(data[used:])
 		used += n
+		w.st.frame(n)
 		if err != nil {
 			return used, err
 		}
@@ -306,9 +311,10 @@ func (w *worker) decode(c *Client, data []byte) (int, error) {
 					return used, err
 				}
 			}
+			w.st.message()
 			if s.OnMessage != nil {
 				m := Message{Op: ev.Op, Data: payload}
-				if !w.call(c, func() { s.OnMessage(c, m) }) {
+				if !w.call(c, cbMessage, func() { s.OnMessage(c, m) }) {
 					return used, errCallbackFailed
 				}
 			}
@@ -363,8 +369,8 @@ func (w *worker) inflate(ev wsproto.Event) ([]byte, error) {
 
 // call runs a callback for c, recovering a panic: the panic is logged and
 // the client closed with 1011. It reports whether the callback returned
-// normally.
-func (w *worker) call(c *Client, fn func()) (ok bool) {
+// normally. kind says which callback it is, for Stats.
+func (w *worker) call(c *Client, kind int, fn func()) (ok bool) {
 	defer func() {
 		if ok {
 			return
@@ -378,6 +384,7 @@ func (w *worker) call(c *Client, fn func()) (ok bool) {
 		c.mu.Unlock()
 		w.closeNow(c, ws.StatusInternalServerError, "internal error")
 	}()
+	defer w.st.took(timed(kind))
 	fn()
 	return true
 }
@@ -416,7 +423,7 @@ func (w *worker) closeNow(c *Client, code ws.StatusCode, reason string) {
 	if !c.closeSent {
 		c.queueCloseLocked(code, reason)
 	}
-	c.flushLocked(&w.iov)
+	w.flushLocked(c)
 	c.mu.Unlock()
 	w.finish(c, nil)
 }
@@ -503,6 +510,7 @@ func (w *worker) finish(c *Client, err error) {
 	if c.leftErr != nil {
 		err = c.leftErr
 	}
+	w.st.ended(c, err)
 	c.releaseOutLocked()
 	c.out = nil
 	c.mu.Unlock()
@@ -522,6 +530,7 @@ func (w *worker) finish(c *Client, err error) {
 					s.log.Error("OnClientLeft panicked", "client", c.id, "panic", v, "stack", string(debug.Stack()))
 				}
 			}()
+			defer w.st.took(timed(cbClientLeft))
 			s.OnClientLeft(c, err)
 		}()
 	}

@@ -174,6 +174,7 @@ func (s *Server) publish(name string, op ws.OpCode, payload []byte) {
 	if r == nil {
 		return
 	}
+	s.stats.published(len(r.members))
 	s.fanOut(r.members, op, payload)
 }
 

@@ -254,6 +254,8 @@ type Server struct {
 
 	link  atomic.Pointer[brokerLink] // set by start when Broker is set
 	drain drainState
+
+	stats serverStats // counts for Stats
 }
 
 const (
@@ -793,6 +795,7 @@ func (s *Server) register(c *Client) error {
 		c.listed = true
 		s.nclients++
 		s.joinLog(c)
+		s.stats.upgrades.Add(1)
 	}
 	shutting := s.state.Load() == shuttingDown
 	s.mu.Unlock()
@@ -832,6 +835,7 @@ func (s *Server) list(c *Client) {
 	c.listed = true
 	s.nclients++
 	s.joinLog(c)
+	s.stats.upgrades.Add(1)
 	s.mu.Unlock()
 }
 
