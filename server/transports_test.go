@@ -31,6 +31,7 @@ var transportTests = strings.Join([]string{
 	"TestPublishReachesOnlyTheRoomsMembers", "TestLeavingAndDisconnectingEmptiesRooms",
 	"TestRoomMembershipChurn", "TestRequestIsThereDuringOnNewClient",
 	"TestBlockingAuthenticateHoldsNoWorker", "TestForwardedForOnlyFromTrustedProxies",
+	"TestStatsCountTraffic", "TestStatsCountTimeouts",
 }, "|")
 
 // TestTransports runs the behavioural tests again over each other way a
