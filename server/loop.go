@@ -384,7 +384,7 @@ func (w *worker) call(c *Client, kind int, fn func()) (ok bool) {
 		c.mu.Unlock()
 		w.closeNow(c, ws.StatusInternalServerError, "internal error")
 	}()
-	defer w.st.took(timed(kind))
+	defer w.st.took(w.st.call(kind))
 	fn()
 	return true
 }
@@ -530,7 +530,7 @@ func (w *worker) finish(c *Client, err error) {
 					s.log.Error("OnClientLeft panicked", "client", c.id, "panic", v, "stack", string(debug.Stack()))
 				}
 			}()
-			defer w.st.took(timed(cbClientLeft))
+			defer w.st.took(w.st.call(cbClientLeft))
 			s.OnClientLeft(c, err)
 		}()
 	}

@@ -90,15 +90,21 @@ type Stats struct {
 	Broker BrokerStats
 }
 
-// CallbackStats is the time spent in one callback, as a histogram.
+// CallbackStats counts the calls of one callback and the time spent in
+// them, as a histogram. Timing a call costs two reads of the clock, about
+// as much as all other counting of a message, so one call in 16 is timed:
+// the first call on each worker and every 16th after it.
 type CallbackStats struct {
 	// Calls counts the calls, including those that panicked.
 	Calls uint64
-	// Time is the time spent in them, added up.
+	// Timed counts the calls that were timed; Time and Buckets are theirs.
+	Timed uint64
+	// Time is the time spent in the calls timed, added up. The time spent
+	// in all calls is about Time * Calls / Timed.
 	Time time.Duration
-	// Buckets[i] counts the calls that took more than
+	// Buckets[i] counts the timed calls that took more than
 	// CallbackBuckets()[i-1] and at most CallbackBuckets()[i]. Calls
-	// longer than the last bound count only in Calls.
+	// longer than the last bound count only in Timed.
 	Buckets [len(callbackBounds)]uint64
 }
 
@@ -386,26 +392,35 @@ const (
 	numCallbacks
 )
 
+// timeEvery is how often a callback is timed: the first call of each
+// callback on each worker, and every timeEvery-th after it. Reading the
+// clock twice costs about as much as all other counting of a message.
+const timeEvery = 16
+
 // counters are the counts a worker keeps. The worker counts in its own
 // copy without synchronization and adds it to the published copy, under
 // a lock, once per turn.
 type counters struct {
 	framesIn, messagesIn, bytesIn uint64
 	messagesOut, bytesOut         uint64
-	handshakeTimeouts             uint64
-	handshakeFailures             uint64
-	disconnects                   [numDisconnectCauses]uint64
-	callbacks                     [numCallbacks]callbackCounts
+
+	// Counted once per client, not per message.
+	handshakeTimeouts uint64
+	handshakeFailures uint64
+	disconnects       [numDisconnectCauses]uint64
+
+	callbacks [numCallbacks]callbackCounts
 }
 
 type callbackCounts struct {
 	calls   uint64
+	timed   uint64
 	ns      int64
 	buckets [len(callbackBounds)]uint64
 }
 
 func (h *callbackCounts) observe(d time.Duration) {
-	h.calls++
+	h.timed++
 	h.ns += int64(d)
 	for i, b := range callbackBounds {
 		if d <= b {
@@ -415,53 +430,92 @@ func (h *callbackCounts) observe(d time.Duration) {
 	}
 }
 
-func (h *callbackCounts) stats() CallbackStats {
-	return CallbackStats{Calls: h.calls, Time: time.Duration(h.ns), Buckets: h.buckets}
+func (h *callbackCounts) add(g *callbackCounts) {
+	h.calls += g.calls
+	if g.timed == 0 {
+		return
+	}
+	h.timed += g.timed
+	h.ns += g.ns
+	for i, n := range g.buckets {
+		h.buckets[i] += n
+	}
 }
 
-// add adds b's counts to a's.
-func (a *counters) add(b *counters) {
+func (h *callbackCounts) stats() CallbackStats {
+	return CallbackStats{Calls: h.calls, Timed: h.timed, Time: time.Duration(h.ns), Buckets: h.buckets}
+}
+
+// addMessages adds the per-message counts of b to a's.
+func (a *counters) addMessages(b *counters) {
 	a.framesIn += b.framesIn
 	a.messagesIn += b.messagesIn
 	a.bytesIn += b.bytesIn
 	a.messagesOut += b.messagesOut
 	a.bytesOut += b.bytesOut
+}
+
+// addClients adds the per-client counts of b to a's.
+func (a *counters) addClients(b *counters) {
 	a.handshakeTimeouts += b.handshakeTimeouts
 	a.handshakeFailures += b.handshakeFailures
 	for i, n := range b.disconnects {
 		a.disconnects[i] += n
 	}
+}
+
+// add adds all of b's counts to a's.
+func (a *counters) add(b *counters) {
+	a.addMessages(b)
+	a.addClients(b)
 	for k := range b.callbacks {
-		h, g := &a.callbacks[k], &b.callbacks[k]
-		if g.calls == 0 {
-			continue
-		}
-		h.calls += g.calls
-		h.ns += g.ns
-		for i, n := range g.buckets {
-			h.buckets[i] += n
-		}
+		a.callbacks[k].add(&b.callbacks[k])
 	}
 }
 
 // workerStats is one worker's counts: its own, and those it published.
 type workerStats struct {
-	counters      // owned by the worker
-	dirty    bool // counters holds counts not yet published; owned by the worker
+	// Owned by the worker.
+	counters
+	dirty   bool               // counters holds counts not yet published
+	clients bool               // ... among them per-client counts
+	called  uint8              // ... and callbacks, a bit for each kind
+	skip    [numCallbacks]int8 // calls of each kind to go before the next is timed
 
 	mu  sync.Mutex
 	pub counters // guarded by mu
 }
 
-// publish makes the counts of the turn that ended visible to Stats.
+// publish makes the counts of the turn that ended visible to Stats. It
+// touches only the parts that changed: after a turn that echoed a message,
+// five sums and a callback count.
 func (w *workerStats) publish() {
 	if !w.dirty {
 		return
 	}
 	w.mu.Lock()
-	w.pub.add(&w.counters)
+	w.pub.addMessages(&w.counters)
+	if w.clients {
+		w.pub.addClients(&w.counters)
+	}
+	for k := range w.callbacks {
+		if w.called&(1<<k) != 0 {
+			w.pub.callbacks[k].add(&w.callbacks[k])
+		}
+	}
 	w.mu.Unlock()
-	w.counters = counters{}
+	w.framesIn, w.messagesIn, w.bytesIn, w.messagesOut, w.bytesOut = 0, 0, 0, 0, 0
+	if w.clients {
+		w.handshakeTimeouts, w.handshakeFailures = 0, 0
+		w.disconnects = [numDisconnectCauses]uint64{}
+		w.clients = false
+	}
+	for k := range w.callbacks {
+		if w.called&(1<<k) != 0 {
+			w.callbacks[k] = callbackCounts{}
+		}
+	}
+	w.called = 0
 	w.dirty = false
 }
 
@@ -486,18 +540,32 @@ func (w *workerStats) message() {
 	w.dirty = true
 }
 
-// callback is the time a callback started, as monotime says.
+// callback is a callback being run: its kind, and when it started if it
+// is timed (see timeEvery), else -1.
 type callback struct {
 	kind  int
 	start time.Duration
 }
 
-// timed starts timing a callback of kind; end the timing with took.
-func timed(kind int) callback { return callback{kind, monotime()} }
+// call starts counting a callback of kind; took ends it:
+//
+//	defer w.st.took(w.st.call(kind))
+func (w *workerStats) call(kind int) callback {
+	if w.skip[kind]--; w.skip[kind] >= 0 {
+		return callback{kind, -1}
+	}
+	w.skip[kind] = timeEvery - 1
+	return callback{kind, monotime()}
+}
 
-// took counts a callback that ran since cb.start.
+// took counts a callback that returned (or panicked).
 func (w *workerStats) took(cb callback) {
-	w.callbacks[cb.kind].observe(monotime() - cb.start)
+	h := &w.callbacks[cb.kind]
+	h.calls++
+	if cb.start >= 0 {
+		h.observe(monotime() - cb.start)
+	}
+	w.called |= 1 << cb.kind
 	w.dirty = true
 }
 
@@ -514,13 +582,20 @@ func monotime() time.Duration { return time.Since(monoBase) }
 func (w *worker) flushLocked(c *Client) error {
 	queued := c.outBytes
 	err := c.flushLocked(&w.iov)
-	if err == nil && c.state == stOpen {
-		w.st.bytesOut += uint64(queued - c.outBytes)
-	}
-	w.st.messagesOut += uint64(c.sent)
-	c.sent = 0
-	w.st.dirty = true
+	w.st.flushed(c, queued, err)
 	return err
+}
+
+// flushed counts a flush of c's output, which had queued bytes before it
+// and ended with err, and takes the count of messages queued for c. c.mu
+// must be held.
+func (w *workerStats) flushed(c *Client, queued int, err error) {
+	if err == nil && c.state == stOpen {
+		w.bytesOut += uint64(queued - c.outBytes)
+	}
+	w.messagesOut += uint64(c.sent)
+	c.sent = 0
+	w.dirty = true
 }
 
 // countSent counts a message queued for c. c.sent is small, to fit where
@@ -543,6 +618,7 @@ func (w *workerStats) ended(c *Client, err error) {
 	w.messagesOut += uint64(c.sent)
 	c.sent = 0
 	w.dirty = true
+	w.clients = true
 	switch {
 	case c.state == stOpen:
 		w.disconnects[DisconnectCauseOf(err)]++
