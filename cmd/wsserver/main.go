@@ -23,6 +23,7 @@
 //
 // /healthz answers 200 while the process runs; /readyz answers 200 while
 // the server takes new clients and 503 while it drains or shuts down.
+// /metrics serves the server's metrics to Prometheus (see package wsprom).
 //
 // SIGTERM drains: /readyz turns 503 and new clients are refused with 503
 // at once, then after -drain-delay the clients are closed with 1012
@@ -55,6 +56,7 @@ import (
 
 	"github.com/wsloop/wsloop/natsbroker"
 	"github.com/wsloop/wsloop/server"
+	"github.com/wsloop/wsloop/wsprom"
 )
 
 //go:embed client.html
@@ -370,7 +372,7 @@ func newServer(mode string, log *slog.Logger) *server.Server {
 }
 
 // pageHandler serves the chat page at / and /room/NAME, a liveness check
-// at /healthz and a readiness check at /readyz.
+// at /healthz, a readiness check at /readyz and the metrics at /metrics.
 func pageHandler(srv *server.Server) http.Handler {
 	mux := http.NewServeMux()
 	page := func(w http.ResponseWriter, r *http.Request) {
@@ -379,6 +381,7 @@ func pageHandler(srv *server.Server) http.Handler {
 	}
 	mux.HandleFunc("GET /{$}", page)
 	mux.HandleFunc("GET /room/{name}", page)
+	mux.Handle("GET /metrics", wsprom.Handler(srv))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
