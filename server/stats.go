@@ -21,12 +21,15 @@ import (
 // Counting costs the event loop nearly nothing: the workers count in
 // plain integers of their own and publish them after each turn, so a
 // snapshot includes every event of a turn that has ended. Direct sends are
-// counted on the client and taken by the worker that writes them.
+// counted on the client and taken by the worker that writes them;
+// broadcasts and room publishes cost one atomic addition each, whatever
+// the number of recipients.
 type Stats struct {
 	// Clients is the number of upgraded clients connected (Len).
 	Clients int
 	// Handshaking is the number of connections in their opening
-	// handshake: accepted, not yet upgraded or refused.
+	// handshake: accepted and not yet upgraded, or refused and not yet
+	// closed.
 	Handshaking int
 	// QueuedBytes is the output queued for clients and not yet taken by
 	// their sockets, broadcasts a client has yet to be handed included.
@@ -47,7 +50,9 @@ type Stats struct {
 	HandshakeTimeouts uint64
 	// HandshakeFailures counts connections that ended during the handshake
 	// without an answer: the client went away, its PROXY protocol header
-	// was missing or invalid, or its TLS handshake failed.
+	// was missing or invalid, or its TLS handshake failed. (Behind
+	// ServeHTTP and Upgrade, the http.Server answers bad requests and
+	// times out slow ones itself; those are not counted here.)
 	HandshakeFailures uint64
 
 	// FramesReceived counts frames received from clients: data frames
