@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The 50,000-client run of README.md ("Past one process"): three wsserver
+# processes share one port with SO_REUSEPORT and fan out through NATS;
+# wsbench, spread over three processes of its own, connects 50,000 clients
+# to that port and one of them publishes a 64-byte message a second for
+# 30 s. wsbench checks that every message reaches every client exactly
+# once and in order, and reports the send-to-last-receipt latency; this
+# script adds the servers' memory per client.
+#
+#   deploy/scale/run.sh                 # 50,000 clients, 30 s
+#   CONNS=20000 DURATION=10s deploy/scale/run.sh
+#
+# Needs Go and nats-server (Debian: apt-get install nats-server), or
+# NATS_URL for a NATS server of your own. Each process stays under its own
+# open-file limit (20,000 here), so 50,000 clients need three servers and
+# three wsbench processes. Ports: PORT (22500) and NATS_PORT (22222).
+# SERVER_GOMAXPROCS sets GOMAXPROCS (and so the workers) of each server.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CONNS=${CONNS:-50000}
+DURATION=${DURATION:-30s}
+PORT=${PORT:-22500}
+NATS_PORT=${NATS_PORT:-22222}
+INSTANCES=${INSTANCES:-3}
+PROCS=${PROCS:-3}
+export PATH=$PATH:/usr/sbin
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+go build -o "$tmp/wsserver" ./cmd/wsserver
+go build -o "$tmp/wsbench" ./cmd/wsbench
+
+waitport() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "run.sh: nothing listens on $1:$2" >&2
+	exit 1
+}
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; } # KiB
+
+if [ -z "${NATS_URL:-}" ]; then
+	command -v nats-server >/dev/null || { echo "run.sh: nats-server not found (apt-get install nats-server)" >&2; exit 2; }
+	nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$tmp/nats.log" 2>&1 &
+	pids+=($!)
+	waitport 127.0.0.1 "$NATS_PORT"
+	NATS_URL=nats://127.0.0.1:$NATS_PORT
+fi
+servers=()
+for i in $(seq "$INSTANCES"); do
+	env ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} "$tmp/wsserver" -addr "127.0.0.1:$PORT" -reuseport -nats "$NATS_URL" -mode broadcast -log-level warn >"$tmp/s$i.log" 2>&1 &
+	pids+=($!)
+	servers+=($!)
+done
+waitport 127.0.0.1 "$PORT"
+sleep 0.5
+before=0
+for pid in "${servers[@]}"; do before=$((before + $(rss "$pid"))); done
+
+echo "wsbench broadcast -url ws://127.0.0.1:$PORT/ -conns $CONNS -procs $PROCS -rate 1 -duration $DURATION -size 64"
+"$tmp/wsbench" broadcast -url "ws://127.0.0.1:$PORT/" -conns "$CONNS" -procs "$PROCS" -rate 1 -duration "$DURATION" \
+	-size 64 -close-timeout 15s -max-errors 0 -quiet >"$tmp/bench.txt" 2>&1 &
+bench=$!
+# The servers' memory at its highest, and how the kernel spread the
+# clients (open descriptors of each server, at their highest).
+peak=0
+declare -A fds
+while kill -0 $bench 2>/dev/null; do
+	sleep 2
+	total=0
+	for pid in "${servers[@]}"; do
+		total=$((total + $(rss "$pid")))
+		n=$(ls "/proc/$pid/fd" | wc -l)
+		[ "$n" -gt "${fds[$pid]:-0}" ] && fds[$pid]=$n
+	done
+	[ "$total" -gt "$peak" ] && peak=$total
+done
+wait $bench && code=0 || code=$?
+cat "$tmp/bench.txt"
+echo
+for i in $(seq "$INSTANCES"); do grep -h "WARN\|ERROR" "$tmp/s$i.log" | sed "s/^/server $i: /" | head -5 || true; done
+echo "open descriptors per server at most (clients + a few): ${fds[*]}"
+echo "servers' RSS: $((before / 1024)) MiB before, $((peak / 1024)) MiB at most with $CONNS clients: $(( (peak - before) * 1024 / CONNS )) B per client (all ${INSTANCES} processes, each with its own heap and runtime)"
+exit $code
