@@ -75,6 +75,7 @@ type config struct {
 	RSSLimitMiB      int64    `json:"rss_limit_mib"`
 	Profile          bool     `json:"profile"`
 	Reps             int      `json:"reps"`
+	Ports            string   `json:"ports,omitempty"`
 	Note             string   `json:"note,omitempty"`
 	Out              string   `json:"-"`
 	SkipBuild        bool     `json:"-"`
@@ -139,6 +140,7 @@ func parseFlags() *config {
 	fs.BoolVar(&cfg.SkipBuild, "skip-build", false, "use the binaries already in bin/")
 	fs.StringVar(&cfg.WsbenchDir, "wsbench-dir", "..", "build wsbench from DIR/cmd/wsbench (a wsloop checkout: the default is the one bench/ is in)")
 	fromJSON := fs.String("from-json", "", "run nothing: rewrite results.md and the chart from this results.json, or from several (comma-separated) merged into one, e.g. a long comparison run in parts of a few scenarios each (run the parts with the same settings: titles use the first part's)")
+	fs.StringVar(&cfg.Ports, "ports", "", "take the servers' ports (two a run: WebSocket and /stats) in turn from FIRST-LAST, e.g. 21000-21999; default: free ports the kernel picks")
 	fs.StringVar(&cfg.Note, "note", "", "a note for the top of results.md (e.g. what else ran on the machine)")
 	fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
@@ -167,6 +169,13 @@ func parseFlags() *config {
 	if cfg.Rooms < 1 || cfg.RoomMembers < 1 || cfg.RoomMessages < 1 || cfg.BurstConns < 1 {
 		fmt.Fprintln(os.Stderr, "compare: -rooms, -room-members, -room-messages and -burst-conns must be positive")
 		os.Exit(2)
+	}
+	if cfg.Ports != "" {
+		var err error
+		if ports, err = parsePorts(cfg.Ports); err != nil {
+			fmt.Fprintf(os.Stderr, "compare: %v\n", err)
+			os.Exit(2)
+		}
 	}
 	if *fromJSON != "" {
 		if err := rewrite(*fromJSON, cfg); err != nil {
@@ -393,13 +402,15 @@ type runResult struct {
 
 // cpuSample is the server's CPU time over a window: from the moment every
 // connection is open to the end of the wsbench run, or, for a flat-out
-// broadcast whose report gives the burst's wall-clock bounds, over the
-// burst only (Window says which).
+// broadcast, over the burst only (Window says which; see burstStart).
 type cpuSample struct {
 	Seconds float64 `json:"seconds"`
 	WallS   float64 `json:"wall_s"`
 	Percent float64 `json:"percent_of_one_core"`
 	Window  string  `json:"window,omitempty"`
+	// StartS is when the burst began, in seconds after every connection
+	// was open: about burstSettle, wsbench's pause before it publishes.
+	StartS float64 `json:"burst_start_s,omitempty"`
 }
 
 type serverStats struct {
@@ -439,8 +450,6 @@ type wsbenchOut struct {
 		Reordered          int64   `json:"reordered"`
 		Misrouted          int64   `json:"misrouted"`
 		Deflate            int64   `json:"deflate"`
-		FirstSendNs        int64   `json:"first_send_unix_ns"`
-		LastReceiptNs      int64   `json:"last_receipt_unix_ns"`
 		CPU                *struct {
 			Measured bool    `json:"measured"`
 			Percent  float64 `json:"percent_of_one_core"`
@@ -458,13 +467,46 @@ type wsbenchOut struct {
 	Warnings []string `json:"warnings"`
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// portRange is -ports: the next port to try and the range.
+type portRange struct{ first, last, next int }
+
+var ports portRange // zero: the kernel picks
+
+// parsePorts parses -ports FIRST-LAST.
+func parsePorts(s string) (portRange, error) {
+	a, b, ok := strings.Cut(s, "-")
+	first, err1 := strconv.Atoi(a)
+	last, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || first < 1 || last > 65535 || last-first < 1 {
+		return portRange{}, fmt.Errorf("-ports %q: want FIRST-LAST, at least two ports between 1 and 65535", s)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return portRange{first, last, first}, nil
+}
+
+// freePort returns a port no one listens on: the next of -ports (in
+// turn, so a server's port rests while the next servers run), or one the
+// kernel picks.
+func freePort() (int, error) {
+	if ports.first == 0 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port, nil
+	}
+	for range ports.last - ports.first + 1 {
+		p := ports.next
+		ports.next++
+		if ports.next > ports.last {
+			ports.next = ports.first
+		}
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			ln.Close()
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port in -ports %d-%d", ports.first, ports.last)
 }
 
 // cpuPoint is the server's CPU time at a wall-clock instant.
@@ -493,6 +535,32 @@ func cpuAt(pts []cpuPoint, t time.Time) float64 {
 		return a.cpu + (b.cpu-a.cpu)*t.Sub(a.at).Seconds()/span
 	}
 	return pts[len(pts)-1].cpu
+}
+
+// burstStart finds when a flat-out burst began from the server's CPU
+// samples. wsbench reports how long the burst took (delivery_s: first send
+// to last receipt) but not when it began; it publishes burstSettle after
+// its last connection opened, and the server is idle until then. The
+// burst begins in the first sampling interval, at or after the time
+// after, in which the server ran for more than a tenth of the interval;
+// within it, at the latest instant from which running flat out gives the
+// CPU time the interval shows (never before the interval began). If the
+// server ran less than flat out at first, the start is placed later than
+// it was, by at most one interval (cpuSampleEvery).
+func burstStart(pts []cpuPoint, after time.Time) (time.Time, bool) {
+	for i := 1; i < len(pts); i++ {
+		a, b := pts[i-1], pts[i]
+		if a.at.Before(after) {
+			continue
+		}
+		span := b.at.Sub(a.at)
+		ran := time.Duration((b.cpu - a.cpu) * float64(time.Second))
+		if span <= 0 || ran*10 <= span {
+			continue
+		}
+		return b.at.Add(-min(ran, span)), true
+	}
+	return time.Time{}, false
 }
 
 // cpuSampleEvery is how often the server's CPU time is read while a run
@@ -678,12 +746,17 @@ func runOne(ctx context.Context, cfg *config, srv string, sc *scenario, tf *tlsF
 		return fail("wsbench exit %d, no JSON report (see %s.wsbench.log): %v", r.BenchExit, logBase, err)
 	}
 	r.Wsbench = json.RawMessage(raw)
-	if bc := wb.Broadcast; bc != nil && bc.FirstSendNs > 0 && bc.LastReceiptNs > bc.FirstSendNs {
+	if bc := wb.Broadcast; sc.Kind == kindBurst && bc != nil && bc.DeliveryS > 0 {
 		// Count the burst only, not the connects and closes around it.
-		from, to := time.Unix(0, bc.FirstSendNs), time.Unix(0, bc.LastReceiptNs)
-		c := cpuAt(pts, to) - cpuAt(pts, from)
-		w := to.Sub(from).Seconds()
-		r.ServerCPU = cpuSample{Seconds: round(c, 4), WallS: round(w, 4), Percent: round(100*c/w, 1), Window: "burst"}
+		if from, ok := burstStart(pts, t0.Add(burstSettle/2)); ok {
+			to := from.Add(time.Duration(bc.DeliveryS * float64(time.Second)))
+			if !to.After(pts[len(pts)-1].at) {
+				c := cpuAt(pts, to) - cpuAt(pts, from)
+				w := to.Sub(from).Seconds()
+				r.ServerCPU = cpuSample{Seconds: round(c, 4), WallS: round(w, 4), Percent: round(100*c/w, 1), Window: "burst",
+					StartS: round(from.Sub(t0).Seconds(), 3)}
+			}
+		}
 	}
 	fillMetrics(&r, sc, &wb)
 	select {

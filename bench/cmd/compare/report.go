@@ -232,7 +232,7 @@ func markdown(cfg *config, res *results) string {
 	w("- servers pinned to CPU %s (`taskset -c %s`), wsbench pinned to CPU %s; the machine is shared with other work, so single runs vary by 10–30 %% (see the spread table)\n",
 		cfg.ServerCPU, cfg.ServerCPU, cfg.ClientCPU)
 	w("- every server × scenario ran %d time(s), interleaved across servers; the tables show the median, the spread is below\n", cfg.Reps)
-	w("- every server is restarted for every scenario; server CPU is the run time of its threads (/proc/PID/task/*/schedstat), counted from the moment every connection is open to the end of the wsbench run; for the flat-out broadcasts, when wsbench reports the burst's wall-clock bounds, from its first send to its last receipt only (sampled every %v and interpolated)\n", cpuSampleEvery)
+	w("- every server is restarted for every scenario; server CPU is the run time of its threads (/proc/PID/task/*/schedstat), counted from the moment every connection is open to the end of the wsbench run; for the flat-out broadcasts, over the burst only: as long as wsbench's first send to last receipt (delivery_s), from where the server's CPU time, idle during wsbench's %v pause before publishing, starts to climb (sampled every %v and interpolated; a run whose burst was not found counts the whole run, its headline says \"of the run\")\n", burstSettle, cpuSampleEvery)
 	w("- the floor (rawtcp) is an epoll server that frames nothing; in the TLS scenarios it is crypto/tls with a goroutine per connection and the same framing (see bench/README.md)\n\n")
 	if cfg.Note != "" {
 		w("> **Note:** %s\n\n", cfg.Note)

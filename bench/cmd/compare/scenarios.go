@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// burstSettle is wsbench's pause between the last connection opening and
+// the first publish (-settle) in the broadcast scenarios: the server idles
+// then, which is how compare finds where a flat-out burst began.
+const burstSettle = time.Second
+
 // kind says what a scenario measures, hence which wsbench report it reads
 // and which metrics its table has.
 type kind int
@@ -81,7 +86,7 @@ var scenarios = []scenario{
 		Args: func(c *config) []string {
 			return []string{"broadcast", "-conns", strconv.Itoa(c.Rooms * c.RoomMembers), "-rooms", strconv.Itoa(c.Rooms),
 				"-publishers", "all", "-messages", strconv.Itoa(c.RoomMessages), "-size", strconv.Itoa(c.BurstSize),
-				"-drain", "10s", "-settle", "1s", "-concurrency", "200", "-timeout", "10s", "-src-ips", "8"}
+				"-drain", "10s", "-settle", burstSettle.String(), "-concurrency", "200", "-timeout", "10s", "-src-ips", "8"}
 		},
 		Title: func(c *config) string {
 			return fmt.Sprintf("Rooms, flat out: %d rooms × %d members = %d clients (one process holds at most ~19,980 here), every member publishes %d messages of %d B to its room (%s deliveries)",
@@ -123,7 +128,7 @@ func burst(key string, pubs, msgs int, deflate, quick bool) scenario {
 		Conns: func(c *config) int { return c.BurstConns },
 		Args: func(c *config) []string {
 			a := []string{"broadcast", "-conns", strconv.Itoa(c.BurstConns), "-publishers", strconv.Itoa(pubs),
-				"-messages", strconv.Itoa(msgs), "-drain", "10s", "-settle", "1s", "-concurrency", "200"}
+				"-messages", strconv.Itoa(msgs), "-drain", "10s", "-settle", burstSettle.String(), "-concurrency", "200"}
 			if deflate {
 				return append(a, "-size", strconv.Itoa(c.DeflateSize), "-text", "-compress")
 			}
@@ -152,7 +157,7 @@ func echoArgs(c *config, size int) []string {
 func rateArgs(c *config, rate float64) []string {
 	return []string{"broadcast", "-conns", strconv.Itoa(c.BcastConns), "-publishers", strconv.Itoa(c.BcastPublishers),
 		"-rate", strconv.FormatFloat(rate, 'g', -1, 64), "-size", strconv.Itoa(c.BcastSize), "-duration", time.Duration(c.Duration).String(),
-		"-drain", "10s", "-settle", "1s", "-concurrency", "200"}
+		"-drain", "10s", "-settle", burstSettle.String(), "-concurrency", "200"}
 }
 
 func handshakeArgs(c *config) []string {
