@@ -3,8 +3,8 @@
 # wsbench, runs each scenario against each server pinned to its own CPU and
 # writes results/results.{json,md} and results/chart.{svg,png}.
 #
-#   bench/run.sh            # full run, 10 s per timed scenario (~15 min)
-#   bench/run.sh -quick     # 3 s per timed scenario, no profile runs
+#   bench/run.sh            # every scenario, 3 runs, 10 s per timed one (over an hour)
+#   bench/run.sh -quick     # a subset, 1 run, 3 s per timed one, no profiles (~5 min)
 #   bench/run.sh -servers wsloop,rawtcp -scenarios echo64
 set -euo pipefail
 cd "$(dirname "$0")"
