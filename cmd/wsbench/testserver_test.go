@@ -21,7 +21,8 @@ type testServer struct {
 	*httptest.Server
 	url string
 
-	pongs atomic.Int64
+	pongs    atomic.Int64
+	requests atomic.Int64 // upgrade requests, for rejectEvery
 
 	mu         sync.Mutex
 	closeCodes map[int]int        // close codes received from clients
@@ -36,9 +37,13 @@ type serverMode struct {
 	fragment     int           // echo: send echoes in frames of this many bytes
 	closeAfter   time.Duration // close each connection with closeCode (1001 if 0) after this
 	closeCode    int
-	status       int  // answer the upgrade with this HTTP status instead
-	silent       bool // read messages but never answer (not even close frames)
-	mangle       bool // broadcast: of every 10 messages, send the 4th after the 5th and the 8th twice
+	status       int           // answer the upgrade with this HTTP status instead
+	silent       bool          // read messages but never answer (not even close frames)
+	mangle       bool          // broadcast: of every 10 messages, send the 4th after the 5th and the 8th twice
+	delay        time.Duration // echo: wait this long before each echo
+	rejectEvery  int           // answer every n-th upgrade request 503
+	slowFrom     string        // answer upgrades from this client address (all if empty) after upgradeDelay
+	upgradeDelay time.Duration
 }
 
 var upgrader = websocket.Upgrader{
@@ -54,6 +59,13 @@ func newTestServer(t *testing.T, mode serverMode) *testServer {
 		if mode.status != 0 {
 			http.Error(w, "go away", mode.status)
 			return
+		}
+		if n := s.requests.Add(1); mode.rejectEvery > 0 && n%int64(mode.rejectEvery) == 0 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		if host, _, _ := net.SplitHostPort(r.RemoteAddr); mode.upgradeDelay > 0 && (mode.slowFrom == "" || host == mode.slowFrom) {
+			time.Sleep(mode.upgradeDelay)
 		}
 		c, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {
@@ -107,6 +119,7 @@ func (s *testServer) serveEcho(c *websocket.Conn, mode serverMode) {
 			return
 		}
 		n++
+		time.Sleep(mode.delay)
 		if mode.corruptEvery > 0 && n%mode.corruptEvery == 0 {
 			p[len(p)-1] ^= 0x01
 		}

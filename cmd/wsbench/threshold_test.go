@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseThreshold(t *testing.T) {
@@ -168,4 +171,91 @@ func TestThresholdTable(t *testing.T) {
 		!strings.Contains(out, "result            FAILED: threshold p99<1us failed (observed ") {
 		t.Errorf("exit %d, table:\n%s", code, out)
 	}
+}
+
+// TestThresholdKinds runs each kind of threshold against a live server,
+// once where it holds and once where the server's behaviour breaks it,
+// and reads the report a CI job would: the exit status, the threshold's
+// row and the result line naming it.
+func TestThresholdKinds(t *testing.T) {
+	clean := newTestServer(t, serverMode{echo: true})
+	slow := newTestServer(t, serverMode{echo: true, delay: 20 * time.Millisecond})
+	corrupt := newTestServer(t, serverMode{echo: true, corruptEvery: 5})
+	rejecting := newTestServer(t, serverMode{echo: true, rejectEvery: 2})
+	leaving := newTestServer(t, serverMode{echo: true, closeAfter: 100 * time.Millisecond, closeCode: 1012})
+	mangling := newTestServer(t, serverMode{broadcast: true, mangle: true})
+	bcast := newWsloopServer(t, wsloopOptions{})
+	slowUpgrade := newTestServer(t, serverMode{echo: true, upgradeDelay: 50 * time.Millisecond})
+
+	echo := func(url string, more ...string) []string {
+		return append([]string{"echo", "-url", url, "-conns", "2", "-duration", "300ms"}, more...)
+	}
+	connect := func(url string, more ...string) []string {
+		return append([]string{"connect", "-url", url, "-conns", "6"}, more...)
+	}
+	broadcast := func(url string, more ...string) []string {
+		return append([]string{"broadcast", "-url", url, "-conns", "4", "-messages", "20", "-settle", "50ms", "-drain", "300ms"}, more...)
+	}
+	for _, tc := range []struct {
+		kind       string
+		pass, fail []string // a run where the threshold holds, one where it does not
+		threshold  string
+	}{
+		// Every round trip waits 20 ms on the server, every upgrade 50 ms on
+		// slowUpgrade: a latency under that cannot be.
+		{"latency percentile", echo(slow.url), echo(slow.url, "-threshold", "p99<20ms"), "p99<1m"},
+		{"latency percentile, k6 syntax", echo(slow.url), echo(slow.url, "-threshold", "p(95)<20ms"), "p(95)<1m"},
+		{"latency minimum", echo(slow.url), echo(clean.url), "rtt.min>=20ms"},
+		{"connect latency", connect(clean.url, "-hold", "0s"), connect(slowUpgrade.url, "-hold", "0s", "-threshold", "p99<50ms"), "p99<1m"},
+		{"error rate", echo(clean.url), echo(corrupt.url), "errors<0.1%"},
+		{"error count", echo(clean.url), echo(corrupt.url), "errors==0"},
+		{"mismatches", echo(clean.url), echo(corrupt.url), "mismatches==0"},
+		// 2 connections, one message in flight each, 20 ms a round trip:
+		// at most 100 messages a second.
+		{"rate", echo(slow.url), echo(slow.url, "-threshold", "msgs_per_s>1000"), "msgs_per_s<1000"},
+		{"failed dials", connect(clean.url, "-hold", "0s"), connect(rejecting.url, "-hold", "0s"), "failed==0"},
+		{"failed share", connect(clean.url, "-hold", "0s"), connect(rejecting.url, "-hold", "0s"), "failed<10%"},
+		{"dropped", connect(clean.url, "-hold", "400ms"), connect(leaving.url, "-hold", "400ms"), "dropped==0"},
+		{"open at end", connect(clean.url, "-hold", "400ms"), connect(leaving.url, "-hold", "400ms"), "open_at_end==6"},
+		{"reconnected", connect(leaving.url, "-hold", "400ms", "-reconnect", "-reconnect-delay", "20ms"), connect(clean.url, "-hold", "400ms", "-reconnect"), "reconnected>=6"},
+		{"lost", broadcast(bcast.url), broadcast(clean.url), "lost==0"},
+		{"lost share", broadcast(bcast.url), broadcast(clean.url), "lost<1%"},
+		{"complete", broadcast(bcast.url), broadcast(clean.url), "complete==20"},
+		{"duplicates", broadcast(bcast.url), broadcast(mangling.url), "duplicates==0"},
+		{"reordered", broadcast(bcast.url), broadcast(mangling.url), "reordered==0"},
+		{"client cpu", echo(clean.url), echo(clean.url, "-threshold", "client_cpu<0.0001"), "client_cpu<100000"},
+	} {
+		t.Run(tc.kind+" "+tc.threshold, func(t *testing.T) {
+			out, code := textRun(t, append(tc.pass, "-threshold", tc.threshold)...)
+			if code != exitOK || !rowMatches(out, "ok", tc.threshold) || !strings.Contains(out, "\nresult            ok\n") {
+				t.Errorf("where it holds: exit %d, want 0 and an ok row; report:\n%s", code, out)
+			}
+			fail := tc.fail
+			if !slices.Contains(fail, "-threshold") { // the case's own threshold is the one to fail
+				fail = append(slices.Clone(fail), "-threshold", tc.threshold)
+			}
+			failing := fail[slices.Index(fail, "-threshold")+1]
+			out, code = textRun(t, fail...)
+			if code != exitErrors || !rowMatches(out, "FAILED", failing) ||
+				!strings.Contains(out, "\nresult            FAILED: threshold "+failing+" failed (") {
+				t.Errorf("where it fails: exit %d, want 1, a FAILED row and a result line naming %s; report:\n%s", code, failing, out)
+			}
+		})
+	}
+}
+
+// textRun runs wsbench with its table report, as a CI job would read it.
+func textRun(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(append(args, "-quiet"), &stdout, &stderr)
+	if code == exitUsage {
+		t.Fatalf("wsbench %s: exit 2: %s", strings.Join(args, " "), stderr.String())
+	}
+	return stdout.String(), code
+}
+
+// rowMatches reports whether the thresholds table has the row MARK EXPR.
+func rowMatches(out, mark, expr string) bool {
+	return regexp.MustCompile(`(?m)^  ` + mark + `\s+` + regexp.QuoteMeta(expr) + `\s+(observed|not measured)`).MatchString(out)
 }
