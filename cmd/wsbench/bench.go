@@ -135,10 +135,13 @@ func (b *bench) dial(ctx context.Context, i, pos, hint int) (*wsConn, error) {
 }
 
 // dialShift is dial to the target shift places after connection i's own.
+// The pos-th connection of process k takes source address (pos+k) mod n of
+// the process's n: processes that share addresses start at different ones,
+// so that the addresses' loads differ by at most one connection overall.
 func (b *bench) dialShift(ctx context.Context, i, pos, hint, shift int) (*wsConn, error) {
 	b.attempted.Add(1)
 	t0 := time.Now()
-	c, err := dialWS(ctx, b.dialers[pos%len(b.dialers)], b.endpoint(i, shift))
+	c, err := dialWS(ctx, b.dialers[(pos+b.childIndex)%len(b.dialers)], b.endpoint(i, shift))
 	if err != nil {
 		if !ctxEnded(ctx) { // a dial cut short by the end of the run is no failure
 			b.dialFailed.Add(1)

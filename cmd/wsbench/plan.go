@@ -179,11 +179,14 @@ func (p *plan) assignSourceIPs(cfg *config, tgts []*target) error {
 		targets = len(tgts)
 	}
 	for k, ips := range p.srcIPs {
-		if len(ips) == 0 {
+		n := len(ips)
+		if n == 0 {
 			continue
 		}
+		// As dialShift deals them: process k's first connection takes
+		// address k mod n.
 		for j, ip := range ips {
-			load[ip.String()] += p.conns[k]/len(ips) + btoi(j < p.conns[k]%len(ips))
+			load[ip.String()] += p.conns[k]/n + btoi((j-k%n+n)%n < p.conns[k]%n)
 		}
 	}
 	for ip, n := range load {

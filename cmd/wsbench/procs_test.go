@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"net"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,19 +137,31 @@ func TestProcsSourceAddresses(t *testing.T) {
 }
 
 func TestPlanRefusesBeforeTheRun(t *testing.T) {
+	ports := ephemeralPorts()
+	soft, _, ok := raiseFileLimit()
+	if ports == 0 || !ok {
+		t.Skip("the ephemeral port range or the open-file limit is unknown on this OS")
+	}
+	// Enough processes that no one of them is over its open-file limit:
+	// the runs below are refused for their ports alone.
+	perProc := int(soft) - fdReserve
+	procsFor := func(conns int) string { return strconv.Itoa(max(4, (conns+perProc-1)/perProc)) }
+	over2 := 2*ports + 1 // one more than two addresses' ports
+	over1 := ports + 1   // one more than one address's ports
 	s := newTestServer(t, serverMode{echo: true})
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		// 28,232 ephemeral ports here; four processes sharing two addresses.
-		{[]string{"-procs", "4", "-conns", "70000", "-src-ips", "2"}, "ephemeral ports"},
+		{[]string{"-procs", procsFor(over2), "-conns", strconv.Itoa(over2), "-src-ips", "2"},
+			"but the kernel hands out only " + strconv.Itoa(ports) + " ephemeral ports"},
+		{[]string{"-procs", procsFor(over1), "-conns", strconv.Itoa(over1), "-src-addrs", "127.0.0.2"},
+			"from source address 127.0.0.2 to one target, but the kernel hands out only"},
+		{[]string{"-procs", procsFor(over1), "-conns", strconv.Itoa(over1), "-src-ips", "0"},
+			"to one target from one source address, but the kernel hands out only"},
 		{[]string{"-procs", "3", "-conns", "2"}, "more processes than"},
 		{[]string{"-procs", "300", "-conns", "400"}, "-procs 300"},
 	} {
-		if ports := ephemeralPorts(); ports == 0 || ports > 30000 {
-			t.Skipf("ephemeral ports %d: the case needs about 28,000", ports)
-		}
 		var stdout, stderr bytes.Buffer
 		code := run(append([]string{"connect", "-url", s.url}, tc.args...), &stdout, &stderr)
 		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
@@ -156,6 +170,55 @@ func TestPlanRefusesBeforeTheRun(t *testing.T) {
 	}
 	if n := len(s.ips()); n != 0 {
 		t.Errorf("the server saw connections from %d addresses", n)
+	}
+}
+
+// TestPlanLimitsExact checks the plan at the limits themselves: as many
+// connections as a process may open, or as an address has ports, are
+// allowed; one more is refused (or, for descriptors without -procs, spread
+// over another process).
+func TestPlanLimitsExact(t *testing.T) {
+	ports := ephemeralPorts()
+	soft, _, ok := raiseFileLimit()
+	if ports == 0 || !ok {
+		t.Skip("the ephemeral port range or the open-file limit is unknown on this OS")
+	}
+	perProc := int(soft) - fdReserve
+	plan := func(args ...string) (*plan, error) {
+		t.Helper()
+		cfg, err := parseConfig(append([]string{"connect", "-url", "ws://127.0.0.1:9/"}, args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tgts, err := resolveTargets(context.Background(), cfg.URLs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return makePlan(cfg, tgts)
+	}
+	n := strconv.Itoa
+	ips := n(2*perProc/ports + 2) // source addresses enough for the ports
+	if p, err := plan("-conns", n(perProc), "-src-ips", ips); err != nil || p.procs != 1 {
+		t.Errorf("%d connections, a process's limit: %v, %+v", perProc, err, p)
+	}
+	if p, err := plan("-conns", n(perProc+1), "-src-ips", ips); err != nil || p.procs != 2 {
+		t.Errorf("%d connections without -procs: %v, want 2 processes: %+v", perProc+1, err, p)
+	}
+	if _, err := plan("-conns", n(perProc+1), "-procs", "1", "-src-ips", ips); err == nil ||
+		!strings.Contains(err.Error(), "may open only "+n(int(soft))+" files") {
+		t.Errorf("%d connections in one process: %v", perProc+1, err)
+	}
+	procs := n(max(2, (2*ports+1+perProc-1)/perProc))
+	if _, err := plan("-conns", n(2*ports), "-procs", procs, "-src-ips", "2"); err != nil {
+		t.Errorf("%d connections from 2 addresses of %d ports: %v", 2*ports, ports, err)
+	}
+	if _, err := plan("-conns", n(2*ports+1), "-procs", procs, "-src-ips", "2"); err == nil || !strings.Contains(err.Error(), "ephemeral ports") {
+		t.Errorf("%d connections from 2 addresses of %d ports: %v", 2*ports+1, ports, err)
+	}
+	// Two targets: ports are per (source, target) pair.
+	two := "ws://127.0.0.1:9/,ws://127.0.0.1:10/"
+	if _, err := plan("-url", two, "-conns", n(2*ports), "-procs", procs, "-src-addrs", "127.0.0.2"); (err == nil) != portsPerTarget {
+		t.Errorf("%d connections from one address to 2 targets: %v", 2*ports, err)
 	}
 }
 
@@ -215,3 +278,4 @@ func roundTripJSON(t *testing.T, rep *childReport) *childReport {
 	}
 	return &out
 }
+
