@@ -279,3 +279,47 @@ func roundTripJSON(t *testing.T, rep *childReport) *childReport {
 	return &out
 }
 
+// TestProcsQuantilesMatchOneProcess runs the same load in one process and
+// in two, and checks that the two-process report's quantiles are those of
+// every sample together, as one process measures them, not a mix of each
+// process's own. The server answers the upgrades from one source address
+// of four after 500 ms: 5 connections of 20 are slow, all of them in the
+// second process when there are two. Of 20 samples the 75th percentile is
+// the 15th (fast) and the 80th the 16th (slow) in both runs; averaging the
+// processes' p90 (fast and slow) would give a value between them, and
+// either process alone would give the wrong side of the boundary.
+func TestProcsQuantilesMatchOneProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("binds 127.0.0.2-5, which only Linux has without configuration")
+	}
+	const delay = 500 * time.Millisecond
+	s := newTestServer(t, serverMode{echo: true, slowFrom: "127.0.0.5", upgradeDelay: delay})
+	slowUS := float64(delay / time.Microsecond)
+	boundaries := []string{"p50<500ms", "p(75)<500ms", "p(80)>=500ms", "p90>=500ms", "min<500ms", "max>=500ms", "mean>=125ms"}
+	var reports []*result
+	for _, procs := range []string{"1", "2"} {
+		args := []string{"connect", "-url", s.url, "-procs", procs, "-conns", "20", "-src-ips", "4", "-hold", "0s"}
+		for _, b := range boundaries {
+			args = append(args, "-threshold", b)
+		}
+		r, code, _ := runBench(t, args...)
+		wantExit(t, r, code, exitOK)
+		for _, th := range r.Thresholds {
+			if !th.OK {
+				t.Errorf("-procs %s: %s does not hold: observed %v%s", procs, th.Expr, th.Observed, th.Unit)
+			}
+		}
+		l := r.Latency["connect"]
+		if l.Count != 20 || l.P50 >= slowUS || l.P90 < slowUS || l.Max < slowUS {
+			t.Errorf("-procs %s: connect latency %+v", procs, l)
+		}
+		if procs == "2" && (len(r.Procs) != 2 || !slices.Contains(r.Procs[1].SourceIPs, "127.0.0.5")) {
+			t.Errorf("processes %+v: the slow address is not the second process's", r.Procs)
+		}
+		reports = append(reports, r)
+	}
+	one, two := reports[0].Latency["connect"], reports[1].Latency["connect"]
+	if one.Count != two.Count {
+		t.Errorf("counts: one process %d, two %d", one.Count, two.Count)
+	}
+}
