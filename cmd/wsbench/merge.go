@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -163,6 +164,12 @@ func mergeReports(cfg *config, tgts []*target, p *plan, reps []*childReport, exp
 	}
 	if c := &r.Connections; c.OpenS > 0 {
 		c.OpenPerS = round3(float64(c.Opened) / c.OpenS)
+	}
+	// Processes on one machine share its cores: none may be saturated on
+	// its own while together they are.
+	if w := saturation(r.CPU, fmt.Sprintf("the load generator's %d processes together", len(reps))); w != "" &&
+		!slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, "saturated") }) {
+		r.Warnings = append(r.Warnings, w)
 	}
 	if r.Broadcast != nil && part != nil {
 		last := merged["last_receipt"]

@@ -183,12 +183,20 @@ func (r *result) finish(b *bench, elapsed time.Duration, cpu cpuResult) {
 	r.ElapsedS = round3(elapsed.Seconds())
 	r.Errors, r.ErrorSamples, r.ErrorTotal = b.errs.snapshot()
 	r.CPU = cpu
-	// Below a second of wall time the ratio is mostly start-up noise.
-	if cpu.Measured && cpu.WallS >= 1 && cpu.Percent > 90*float64(cpu.Cores) {
-		r.Warnings = append(r.Warnings, fmt.Sprintf(
-			"the load generator used %.0f%% CPU of %d available cores: it is saturated, so the numbers measure wsbench as much as the server; use fewer connections or run wsbench on more cores / several processes",
-			cpu.Percent, cpu.Cores))
+	if w := saturation(cpu, "the load generator"); w != "" {
+		r.Warnings = append(r.Warnings, w)
 	}
+}
+
+// saturation returns the warning for a generator (who) that used over 90%
+// of the cores it had, "" if it did not.
+func saturation(cpu cpuResult, who string) string {
+	// Below a second of wall time the ratio is mostly start-up noise.
+	if !cpu.Measured || cpu.WallS < 1 || cpu.Percent <= 90*float64(cpu.Cores) {
+		return ""
+	}
+	return fmt.Sprintf("%s used %.0f%% CPU of %d available cores: it is saturated, so the numbers measure wsbench as much as the server; "+
+		"use fewer connections or run wsbench on more cores / several processes / other machines", who, cpu.Percent, cpu.Cores)
 }
 
 // measureCPU returns the CPU used since (user0, sys0) over wall time.

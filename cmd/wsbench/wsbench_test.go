@@ -400,6 +400,24 @@ func TestCPUWarning(t *testing.T) {
 	if len(r.Warnings) != 0 {
 		t.Errorf("warnings %q at 60%% of the cores", r.Warnings)
 	}
+
+	// Three processes at 70% of one core each: none saturated alone, all
+	// three together on two cores.
+	reps := make([]*childReport, 3)
+	for k := range reps {
+		reps[k] = &childReport{Result: &result{Scenario: scConnect, CPU: cpuResult{Measured: true, WallS: 2, Percent: 70, Cores: 2}}}
+	}
+	cfg := &config{Scenario: scConnect, Conns: 3}
+	p := &plan{procs: 3, rooms: 1, conns: []int{1, 1, 1}, srcIPs: make([][]net.IP, 3)}
+	r = mergeReports(cfg, nil, p, reps, nil, make([]string, 3))
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "3 processes together used 210% CPU of 2 available cores: it is saturated") {
+		t.Errorf("merged warnings %q", r.Warnings)
+	}
+	reps = reps[:2]
+	p = &plan{procs: 2, rooms: 1, conns: []int{1, 1}, srcIPs: make([][]net.IP, 2)}
+	if r = mergeReports(cfg, nil, p, reps, nil, make([]string, 2)); len(r.Warnings) != 0 {
+		t.Errorf("warnings %q at 70%% of the cores", r.Warnings)
+	}
 }
 
 func TestEchoSilentServer(t *testing.T) {
