@@ -70,24 +70,50 @@ echo "wsbench broadcast -url ws://127.0.0.1:$PORT/ -conns $CONNS -procs $PROCS -
 "$tmp/wsbench" broadcast -url "ws://127.0.0.1:$PORT/" -conns "$CONNS" -procs "$PROCS" -rate 1 -duration "$DURATION" \
 	-size 64 -close-timeout 15s -max-errors 0 -quiet >"$tmp/bench.txt" 2>&1 &
 bench=$!
-# The servers' memory at its highest, and how the kernel spread the
-# clients (open descriptors of each server, at their highest).
+# The servers' memory at its highest, how the kernel spread the clients
+# (open descriptors of each server, at their highest), and the servers' CPU
+# over a stretch of the publishing: from 2 s after the last client
+# connected to 3 s before the end.
+cpu() { # clock ticks of user and system time of the servers
+	local t=0 pid
+	for pid in "${servers[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+	echo $t
+}
+dur=${DURATION%s}
 peak=0
 declare -A fds
+connected=
+cpu0=
+cpu1=
 while kill -0 $bench 2>/dev/null; do
-	sleep 2
+	sleep 1
 	total=0
+	open=0
 	for pid in "${servers[@]}"; do
 		total=$((total + $(rss "$pid")))
 		n=$(ls "/proc/$pid/fd" | wc -l)
+		open=$((open + n))
 		[ "$n" -gt "${fds[$pid]:-0}" ] && fds[$pid]=$n
 	done
 	[ "$total" -gt "$peak" ] && peak=$total
+	now=$(date +%s%N)
+	if [ -z "$connected" ] && [ "$open" -ge "$CONNS" ]; then connected=$now; fi
+	if [ -n "$connected" ] && [ -z "$cpu0" ] && [ $((now - connected)) -ge 2000000000 ]; then
+		cpu0=$(cpu) t0=$now
+	fi
+	if [ -n "$cpu0" ] && [ -z "$cpu1" ] && [[ "$dur" =~ ^[0-9]+$ ]] && [ $((now - connected)) -ge $(((dur - 3) * 1000000000)) ]; then
+		cpu1=$(cpu) t1=$now
+	fi
 done
 wait $bench && code=0 || code=$?
 cat "$tmp/bench.txt"
 echo
 for i in $(seq "$INSTANCES"); do grep -h "WARN\|ERROR" "$tmp/s$i.log" | sed "s/^/server $i: /" | head -5 || true; done
 echo "open descriptors per server at most (clients + a few): ${fds[*]}"
+if [ -n "$cpu1" ] && [ "$t1" -gt "$t0" ]; then
+	# One message a second to every client: CONNS deliveries a second.
+	ns=$(( (cpu1 - cpu0) * 1000000000 / $(getconf CLK_TCK) )) ms=$(( (t1 - t0) / 1000000 ))
+	echo "servers' CPU while publishing: $(( ns * 1000 / (ms * CONNS) )) ns per delivery ($(( ns / 10000 / ms ))% of one core, all ${INSTANCES} processes together)"
+fi
 echo "servers' RSS: $((before / 1024)) MiB before, $((peak / 1024)) MiB at most with $CONNS clients: $(( (peak - before) * 1024 / CONNS )) B per client (all ${INSTANCES} processes, each with its own heap and runtime)"
 exit $code
