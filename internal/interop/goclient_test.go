@@ -50,7 +50,13 @@ func TestCoder(t *testing.T) {
 	})
 }
 
-const goStepTimeout = 10 * time.Second
+// goStepTimeout guards a step against a hang; it measures nothing. It is
+// generous because under the race detector on a busy machine gorilla's
+// compressed writes are slow: its sync.Pool of flate writers drops entries
+// (as every pool does under -race), so many writes build a new compressor,
+// and the 1,000 writes of burst-1000 have been seen to take over 10 s while
+// the server had read and answered everything sent.
+const goStepTimeout = 60 * time.Second
 
 // modVersion returns the version of a module that the root go.mod
 // requires (test binaries carry no dependency versions in their build
