@@ -3,6 +3,7 @@ package main
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestSeqState(t *testing.T) {
@@ -38,9 +39,12 @@ func TestSeqState(t *testing.T) {
 
 func TestBroadcastFlatOut(t *testing.T) {
 	s := newWsloopServer(t, wsloopOptions{})
+	before := time.Now().UnixNano()
 	r, code, _ := runBench(t, "broadcast", "-url", s.url, "-conns", "40", "-messages", "300", "-settle", "50ms")
+	after := time.Now().UnixNano()
 	wantExit(t, r, code, exitOK)
 	b := r.Broadcast
+	checkBurstWindow(t, b, before, after)
 	if b.Published != 300 || b.Publishers != 1 || b.Receivers != 40 || b.MessagesPerPublisher != 300 {
 		t.Fatalf("broadcast: %+v", b)
 	}
@@ -158,5 +162,18 @@ func TestBroadcastCompressed(t *testing.T) {
 	wantExit(t, r, code, exitOK)
 	if r.Broadcast.Deflate != 0 || len(r.Warnings) == 0 {
 		t.Errorf("deflate %d warnings %q", r.Broadcast.Deflate, r.Warnings)
+	}
+}
+
+// checkBurstWindow checks that the report places the burst on the wall
+// clock within the run, and that the window is the one delivery_s gives.
+func checkBurstWindow(t *testing.T, b *broadcastResult, before, after int64) {
+	t.Helper()
+	first, last := b.FirstSendUnixNS, b.LastReceiptUnixNS
+	if first < before || last <= first || last > after {
+		t.Errorf("burst on the wall clock: first send %d, last receipt %d, want within the run [%d, %d]", first, last, before, after)
+	}
+	if d := float64(last-first)/1e9 - b.DeliveryS; d < -0.001 || d > 0.001 {
+		t.Errorf("last receipt - first send = %.4fs, delivery_s %.3fs", float64(last-first)/1e9, b.DeliveryS)
 	}
 }

@@ -19,10 +19,13 @@ func TestProcsBroadcast(t *testing.T) {
 	// One room over three processes: every message's receivers are in all
 	// of them, and the parent adds up their records.
 	for _, procs := range []string{"1", "3"} {
+		before := time.Now().UnixNano()
 		r, code, _ := runBench(t, "broadcast", "-url", s.url, "-procs", procs, "-conns", "40", "-publishers", "2",
 			"-messages", "100", "-settle", "50ms")
+		after := time.Now().UnixNano()
 		wantExit(t, r, code, exitOK)
 		b := r.Broadcast
+		checkBurstWindow(t, b, before, after)
 		if b.Receivers != 40 || b.Publishers != 2 || b.Published != 200 || b.ExpectedDeliveries != 200*40 ||
 			b.Deliveries != 200*40 || b.Complete != 200 || b.Lost != 0 || b.Reordered != 0 || b.Duplicates != 0 {
 			t.Errorf("-procs %s: broadcast %+v errors %v", procs, b, r.ErrorSamples)

@@ -86,14 +86,19 @@ type broadcastResult struct {
 	Deliveries           int64   `json:"deliveries"`          // first copies received
 	DeliveryS            float64 `json:"delivery_s"`          // first send to the last receipt
 	DeliveriesPerS       float64 `json:"deliveries_per_s"`    // deliveries / delivery_s
-	Complete             int64   `json:"complete"`            // messages every receiver of their room got
-	Lost                 int64   `json:"lost"`
-	Duplicates           int64   `json:"duplicates"`
-	Reordered            int64   `json:"reordered"` // came after a later message of the same publisher
-	Misrouted            int64   `json:"misrouted"` // delivered outside the publisher's room
-	Corrupt              int64   `json:"corrupt"`
-	Foreign              int64   `json:"foreign"` // messages not sent by wsbench (ignored)
-	Deflate              int64   `json:"deflate"` // connections with permessage-deflate
+	// FirstSendUnixNS and LastReceiptUnixNS place that window on the wall
+	// clock (Unix nanoseconds), so a tool sampling the server can count its
+	// CPU over the burst alone.
+	FirstSendUnixNS   int64 `json:"first_send_unix_ns,omitempty"`
+	LastReceiptUnixNS int64 `json:"last_receipt_unix_ns,omitempty"`
+	Complete          int64 `json:"complete"` // messages every receiver of their room got
+	Lost              int64 `json:"lost"`
+	Duplicates        int64 `json:"duplicates"`
+	Reordered         int64 `json:"reordered"` // came after a later message of the same publisher
+	Misrouted         int64 `json:"misrouted"` // delivered outside the publisher's room
+	Corrupt           int64 `json:"corrupt"`
+	Foreign           int64 `json:"foreign"` // messages not sent by wsbench (ignored)
+	Deflate           int64 `json:"deflate"` // connections with permessage-deflate
 	// CPU is wsbench's own CPU use while publishing and receiving (from
 	// the first send to the last receipt or the end of -drain).
 	CPU *cpuResult `json:"client_cpu_publishing"`

@@ -621,6 +621,7 @@ func btou(b bool) uint64 {
 func (part *bcastPart) finish(res *broadcastResult) {
 	res.Lost = res.ExpectedDeliveries - res.Deliveries
 	res.PublishS, res.PublishedPerS, res.DeliveryS, res.DeliveriesPerS = 0, 0, 0, 0
+	res.FirstSendUnixNS, res.LastReceiptUnixNS = 0, 0
 	if res.Published > 0 && part.FirstSent > 0 {
 		res.PublishS = round3(float64(part.LastSent-part.FirstSent) / 1e9)
 		res.PublishedPerS = perSecond(res.Published, time.Duration(part.LastSent-part.FirstSent))
@@ -628,6 +629,7 @@ func (part *bcastPart) finish(res *broadcastResult) {
 	if res.Deliveries > 0 && part.FirstSent > 0 {
 		res.DeliveryS = round3(float64(part.LastRecv-part.FirstSent) / 1e9)
 		res.DeliveriesPerS = perSecond(res.Deliveries, time.Duration(part.LastRecv-part.FirstSent))
+		res.FirstSendUnixNS, res.LastReceiptUnixNS = part.FirstSent, part.LastRecv
 	}
 }
 

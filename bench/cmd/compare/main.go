@@ -445,6 +445,8 @@ type wsbenchOut struct {
 		Deliveries         int64   `json:"deliveries"`
 		DeliveriesPerS     float64 `json:"deliveries_per_s"`
 		DeliveryS          float64 `json:"delivery_s"`
+		FirstSendUnixNS    int64   `json:"first_send_unix_ns"`
+		LastReceiptUnixNS  int64   `json:"last_receipt_unix_ns"`
 		Lost               int64   `json:"lost"`
 		Duplicates         int64   `json:"duplicates"`
 		Reordered          int64   `json:"reordered"`
@@ -747,9 +749,16 @@ func runOne(ctx context.Context, cfg *config, srv string, sc *scenario, tf *tlsF
 	}
 	r.Wsbench = json.RawMessage(raw)
 	if bc := wb.Broadcast; sc.Kind == kindBurst && bc != nil && bc.DeliveryS > 0 {
-		// Count the burst only, not the connects and closes around it.
-		if from, ok := burstStart(pts, t0.Add(burstSettle/2)); ok {
-			to := from.Add(time.Duration(bc.DeliveryS * float64(time.Second)))
+		// Count the burst only, not the connects and closes around it:
+		// from wsbench's first send to its last receipt where it says
+		// when they were (same machine, same wall clock), else from where
+		// the server's CPU starts to climb, for as long as the burst took.
+		from, ok := burstStart(pts, t0.Add(burstSettle/2))
+		to := from.Add(time.Duration(bc.DeliveryS * float64(time.Second)))
+		if bc.FirstSendUnixNS > 0 && bc.LastReceiptUnixNS > bc.FirstSendUnixNS {
+			from, to, ok = time.Unix(0, bc.FirstSendUnixNS), time.Unix(0, bc.LastReceiptUnixNS), true
+		}
+		if ok {
 			if !to.After(pts[len(pts)-1].at) {
 				c := cpuAt(pts, to) - cpuAt(pts, from)
 				w := to.Sub(from).Seconds()
