@@ -56,35 +56,8 @@ func testIdleClients(t *testing.T, compression bool) {
 	rssBefore := rss(t)
 	heapBefore := heapInUse()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "WSLOOP_IDLE_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(idleClients),
+	stdin := startClientProcess(t, "TestIdleClientProcess", "WSLOOP_IDLE_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(idleClients),
 		"WSLOOP_IDLE_DEFLATE="+strconv.FormatBool(compression))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "ready") {
-				ready <- sc.Text()
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case line, ok := <-ready:
-		if !ok {
-			t.Fatal("client process ended before its clients were connected")
-		}
-		t.Log("client process:", line)
-	case <-time.After(3 * time.Minute):
-		t.Fatal("client process did not connect its clients in time")
-	}
 	joined.Wait()
 	if n := srv.Len(); n != idleClients {
 		t.Fatalf("server holds %d clients, want %d", n, idleClients)
@@ -220,4 +193,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// startClientProcess runs the test binary's test (a client process) with
+// env added, waits until it prints its "ready" line, and returns its
+// stdin: closing it tells the process to close its connections and exit.
+func startClientProcess(t *testing.T, test string, env ...string) io.WriteCloser {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "ready") {
+				ready <- sc.Text()
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case line, ok := <-ready:
+		if !ok {
+			t.Fatal("client process ended before its clients were connected")
+		}
+		t.Log("client process:", line)
+	case <-time.After(3 * time.Minute):
+		t.Fatal("client process did not connect its clients in time")
+	}
+	return stdin
 }

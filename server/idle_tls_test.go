@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -111,34 +110,7 @@ func measureIdle(t *testing.T, scheme string, n, echo int) idleCost {
 	rssBefore := rss(t)
 	heapBefore := heapInUse()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleTLSClientProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "WSLOOP_IDLE_TLS_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(n), "WSLOOP_IDLE_ECHO="+strconv.Itoa(echo))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "ready") {
-				ready <- sc.Text()
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case line, ok := <-ready:
-		if !ok {
-			t.Fatal("client process ended before its clients were connected")
-		}
-		t.Log("client process:", line)
-	case <-time.After(3 * time.Minute):
-		t.Fatal("client process did not connect its clients in time")
-	}
+	stdin := startClientProcess(t, "TestIdleTLSClientProcess", "WSLOOP_IDLE_TLS_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(n), "WSLOOP_IDLE_ECHO="+strconv.Itoa(echo))
 	joined.Wait()
 	if got := srv.Len(); got != n {
 		t.Fatalf("server holds %d clients, want %d", got, n)

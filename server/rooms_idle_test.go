@@ -1,15 +1,10 @@
 package server_test
 
 import (
-	"bufio"
-	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/wsloop/wsloop/server"
 )
@@ -33,33 +28,7 @@ func TestRoomMembershipCost(t *testing.T) {
 	}
 	url := start(t, srv)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "WSLOOP_IDLE_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(idleClients))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "ready") {
-				ready <- true
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("client process ended before its clients were connected")
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatal("client process did not connect its clients in time")
-	}
+	stdin := startClientProcess(t, "TestIdleClientProcess", "WSLOOP_IDLE_URL="+url, "WSLOOP_IDLE_N="+strconv.Itoa(idleClients))
 	joined.Wait()
 	clients := srv.Clients()
 	if len(clients) != idleClients {
