@@ -26,37 +26,11 @@ for bin in haproxy nats-server; do
 	if [ "$bin" = nats-server ] && [ -n "${NATS_URL:-}" ]; then continue; fi
 	command -v $bin >/dev/null || [ -x /usr/sbin/$bin ] || { echo "run.sh: $bin not found (apt-get install $bin)" >&2; exit 2; }
 done
-export PATH=$PATH:/usr/sbin
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. deploy/lib.sh
 
 echo "building wsserver and wsbench into $tmp"
-go build -o "$tmp/wsserver" ./cmd/wsserver
-go build -o "$tmp/wsbench" ./cmd/wsbench
-
-waitport() { # host port
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "run.sh: nothing listens on $1:$2" >&2
-	exit 1
-}
-
-if [ -z "${NATS_URL:-}" ]; then
-	nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$tmp/nats.log" 2>&1 &
-	pids+=($!)
-	waitport 127.0.0.1 "$NATS_PORT"
-	NATS_URL=nats://127.0.0.1:$NATS_PORT
-fi
+build
+start_nats
 
 declare -A inst
 for i in 1 2 3; do

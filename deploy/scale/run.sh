@@ -23,38 +23,10 @@ PORT=${PORT:-22500}
 NATS_PORT=${NATS_PORT:-22222}
 INSTANCES=${INSTANCES:-3}
 PROCS=${PROCS:-3}
-export PATH=$PATH:/usr/sbin
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-go build -o "$tmp/wsserver" ./cmd/wsserver
-go build -o "$tmp/wsbench" ./cmd/wsbench
-
-waitport() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "run.sh: nothing listens on $1:$2" >&2
-	exit 1
-}
+. deploy/lib.sh
+build
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; } # KiB
-
-if [ -z "${NATS_URL:-}" ]; then
-	command -v nats-server >/dev/null || { echo "run.sh: nats-server not found (apt-get install nats-server)" >&2; exit 2; }
-	nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$tmp/nats.log" 2>&1 &
-	pids+=($!)
-	waitport 127.0.0.1 "$NATS_PORT"
-	NATS_URL=nats://127.0.0.1:$NATS_PORT
-fi
+start_nats
 servers=()
 for i in $(seq "$INSTANCES"); do
 	env ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} "$tmp/wsserver" -addr "127.0.0.1:$PORT" -reuseport -nats "$NATS_URL" -mode broadcast -log-level warn >"$tmp/s$i.log" 2>&1 &
