@@ -16,9 +16,11 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-func echoURL(t *testing.T, echo bool) string {
+// echoHandler is a gorilla server that echoes every message, or with echo
+// false answers each with the binary "nope".
+func echoHandler(echo bool) http.Handler {
 	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -36,7 +38,11 @@ func echoURL(t *testing.T, echo bool) string {
 				return
 			}
 		}
-	}))
+	})
+}
+
+func echoURL(t *testing.T, echo bool) string {
+	srv := httptest.NewServer(echoHandler(echo))
 	t.Cleanup(srv.Close)
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
 }
@@ -109,20 +115,7 @@ func TestRunJSONFailing(t *testing.T) {
 // tlsEchoURL is echoURL over TLS; it also returns the server's certificate
 // as a PEM file.
 func tlsEchoURL(t *testing.T) (url, caFile string) {
-	up := websocket.Upgrader{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, p, err := c.ReadMessage()
-			if err != nil || c.WriteMessage(mt, p) != nil {
-				return
-			}
-		}
-	}))
+	srv := httptest.NewUnstartedServer(echoHandler(true))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
