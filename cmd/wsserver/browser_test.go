@@ -73,19 +73,9 @@ func TestBrowserChat(t *testing.T) {
 	pageURL := "http://" + ln.Addr().String() + "/"
 	checkPageServed(t, pageURL, srvLog)
 
-	chrome := chromium.Start(t, bin)
-
 	ctx, cancel := context.WithTimeout(context.Background(), browserOverallTimeout)
 	defer cancel()
-	bt := &browserTest{t: t, ctx: ctx, srv: srv, srvLog: srvLog, chrome: chrome}
-
-	// Connect's cleanup closes the tabs and asks the browser to quit before
-	// Start's kills its process group.
-	cdp, err := chrome.Connect(ctx)
-	if err != nil {
-		bt.fatalf("%v", err)
-	}
-	bt.cdp = cdp
+	bt := startBrowser(ctx, t, bin, srv, srvLog)
 
 	pageA := bt.newPage("A")
 	pageB := bt.newPage("B")
@@ -244,6 +234,21 @@ func checkPageServed(t *testing.T, url string, srvLog *testlog.Buffer) {
 
 // browserTest holds what the steps of the test share, and what a failure
 // message shows.
+// startBrowser starts headless Chromium (bin, with extra flags) and
+// connects to it for a test of srv, whose log is srvLog.
+func startBrowser(ctx context.Context, t *testing.T, bin string, srv *server.Server, srvLog *testlog.Buffer, flags ...string) *browserTest {
+	chrome := chromium.Start(t, bin, flags...)
+	bt := &browserTest{t: t, ctx: ctx, srv: srv, srvLog: srvLog, chrome: chrome}
+	// Connect's cleanup closes the tabs and asks the browser to quit before
+	// Start's kills its process group.
+	cdp, err := chrome.Connect(ctx)
+	if err != nil {
+		bt.fatalf("%v", err)
+	}
+	bt.cdp = cdp
+	return bt
+}
+
 type browserTest struct {
 	t      *testing.T
 	ctx    context.Context

@@ -60,15 +60,9 @@ func TestBrowserChatOverTLS(t *testing.T) {
 	})
 	pageURL := scheme(srv) + "://" + ln.Addr().String() + "/"
 
-	chrome := chromium.Start(t, bin, "--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]))
 	ctx, cancel := context.WithTimeout(context.Background(), browserOverallTimeout)
 	defer cancel()
-	bt := &browserTest{t: t, ctx: ctx, srv: srv, srvLog: srvLog, chrome: chrome}
-	cdp, err := chrome.Connect(ctx)
-	if err != nil {
-		bt.fatalf("%v", err)
-	}
-	bt.cdp = cdp
+	bt := startBrowser(ctx, t, bin, srv, srvLog, "--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]))
 
 	page := bt.newPage("A")
 	bt.navigate(page, pageURL)
