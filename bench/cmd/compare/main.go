@@ -753,10 +753,12 @@ func runOne(ctx context.Context, cfg *config, srv string, sc *scenario, tf *tlsF
 		// from wsbench's first send to its last receipt where it says
 		// when they were (same machine, same wall clock), else from where
 		// the server's CPU starts to climb, for as long as the burst took.
-		from, ok := burstStart(pts, t0.Add(burstSettle/2))
-		to := from.Add(time.Duration(bc.DeliveryS * float64(time.Second)))
-		if bc.FirstSendUnixNS > 0 && bc.LastReceiptUnixNS > bc.FirstSendUnixNS {
-			from, to, ok = time.Unix(0, bc.FirstSendUnixNS), time.Unix(0, bc.LastReceiptUnixNS), true
+		var from, to time.Time
+		ok := bc.FirstSendUnixNS > 0 && bc.LastReceiptUnixNS > bc.FirstSendUnixNS
+		if ok {
+			from, to = time.Unix(0, bc.FirstSendUnixNS), time.Unix(0, bc.LastReceiptUnixNS)
+		} else if from, ok = burstStart(pts, t0.Add(burstSettle/2)); ok {
+			to = from.Add(time.Duration(bc.DeliveryS * float64(time.Second)))
 		}
 		if ok {
 			if !to.After(pts[len(pts)-1].at) {
